@@ -1,0 +1,43 @@
+# speech-qa: two commands set everything up on a fresh machine.
+#   make run   install, build the default index, serve the web page
+#   make test  install, run the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+HOST   ?= 127.0.0.1
+PORT   ?= 7860
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install run index test lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	# The CPU build of torch first: a plain 'torch' requirement would pull a multi-GB CUDA build.
+	$(PIP) install --quiet "torch==2.13.0"
+	$(PIP) install --quiet -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+index: install
+	$(VENV)/bin/speech-qa ask "When did Dalian receive the Global 500 award?" --top-k 1
+
+run: index
+	$(VENV)/bin/speech-qa serve --host $(HOST) --port $(PORT)
+
+test: install
+	$(PY) -m pytest -q
+
+lint: install
+	$(PY) -m ruff check ingest index qa ui tests bench
+	$(PY) -m mypy
+
+bench: install
+	$(PY) bench/quality.py
+	$(PY) bench/perf.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

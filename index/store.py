@@ -1,0 +1,416 @@
+"""The on-disk corpus index: build, atomic save, validated load.
+
+Layout of an index directory (all readable, none pickled):
+
+- ``manifest.json``: format version, model and dimension, chunking, corpus hash, counts,
+  vector-index kind, creation time, and the SHA-256 of every other file.
+- ``documents.jsonl``: one repaired document per line (offsets point into these texts).
+- ``sentences.jsonl`` / ``passages.jsonl``: one span per line; row i is FAISS row i.
+- ``sentences.faiss`` / ``passages.faiss``: normalised embeddings.
+- ``bm25_sentences/`` / ``bm25_passages/``: bm25s JSON + ``.npy`` files.
+
+Saving writes a sibling temporary directory and renames it into place, so a crash leaves
+either the old index or the new one, never a mix.  Loading checks hashes before FAISS
+parses anything, so a truncated or tampered file is refused with its name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from index.encoder import Encoder
+from index.errors import IndexBuildError, IndexLoadError
+from index.lexical import LexicalIndex
+from index.vectors import all_vectors, build_vector_index
+from ingest import ChunkingParams, Document, corpus_hash, make_passages, split_sentences
+
+logger = logging.getLogger(__name__)
+
+FORMAT_NAME = "speech-qa-index"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+_BACKUP_SUFFIX = ".previous"
+
+
+@dataclass(frozen=True)
+class SentenceRecord:
+    """A sentence of the corpus: ``documents[doc].text[start:end]``."""
+
+    doc: int
+    start: int
+    end: int
+    paragraph: int
+
+
+@dataclass(frozen=True)
+class PassageRecord:
+    """A passage: sentences ``first..last`` (global ids, inclusive) of one document."""
+
+    doc: int
+    start: int
+    end: int
+    paragraph: int
+    first: int
+    last: int
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise IndexLoadError(f"{path}: line {number} is not valid JSON") from exc
+            if not isinstance(row, dict):
+                raise IndexLoadError(f"{path}: line {number} is not a JSON object")
+            rows.append(row)
+    return rows
+
+
+class CorpusIndex:
+    """Documents, their sentence and passage tables, FAISS and BM25 indexes, in memory.
+
+    Built with ``build`` (embeds every passage and sentence once) or read with ``load``.
+    Query-time code reads the public attributes; nothing here embeds a question.
+    """
+
+    def __init__(
+        self,
+        documents: list[Document],
+        sentences: list[SentenceRecord],
+        passages: list[PassageRecord],
+        sentence_index: faiss.Index,
+        passage_index: faiss.Index,
+        sentence_bm25: LexicalIndex,
+        passage_bm25: LexicalIndex,
+        manifest: dict[str, Any],
+    ) -> None:
+        self.documents = documents
+        self.sentences = sentences
+        self.passages = passages
+        self.sentence_index = sentence_index
+        self.passage_index = passage_index
+        self.sentence_bm25 = sentence_bm25
+        self.passage_bm25 = passage_bm25
+        self.manifest = manifest
+        self.sentence_vectors = all_vectors(sentence_index)
+        self.passage_vectors = all_vectors(passage_index)
+        self.sentence_passage = np.zeros(len(sentences), dtype=np.int64)
+        """For each sentence, the first passage that contains it."""
+        for number in range(len(passages) - 1, -1, -1):
+            record = passages[number]
+            self.sentence_passage[record.first: record.last + 1] = number
+
+    # ------------------------------------------------------------------ text access
+    def sentence_text(self, sentence_id: int) -> str:
+        """Text of one sentence."""
+        record = self.sentences[sentence_id]
+        return self.documents[record.doc].text[record.start: record.end]
+
+    def passage_text(self, passage_id: int) -> str:
+        """Text of one passage."""
+        record = self.passages[passage_id]
+        return self.documents[record.doc].text[record.start: record.end]
+
+    @property
+    def model_name(self) -> str:
+        """Name of the embedding model the vectors came from."""
+        return str(self.manifest["model"]["name"])
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def build(
+        cls,
+        documents: Sequence[Document],
+        encoder: Encoder,
+        params: ChunkingParams | None = None,
+        show_progress: bool = False,
+        batch_size: int = 64,
+    ) -> CorpusIndex:
+        """Split, embed (passages and sentences, once) and index a corpus.
+
+        Args:
+            documents: Repaired documents (see ``ingest.load_documents``).
+            encoder: Embeds texts into normalised vectors.
+            params: Passage chunking; defaults to ``ChunkingParams()``.
+            show_progress: Show a progress bar while embedding.
+            batch_size: Texts per model call.
+
+        Raises:
+            IndexBuildError: No sentences at all in the corpus.
+        """
+        params = params or ChunkingParams()
+        documents = list(documents)
+        sentences: list[SentenceRecord] = []
+        passages: list[PassageRecord] = []
+        for doc_number, document in enumerate(documents):
+            spans = split_sentences(document.text)
+            offset = len(sentences)
+            sentences.extend(SentenceRecord(doc_number, s.start, s.end, s.paragraph) for s in spans)
+            passages.extend(
+                PassageRecord(doc_number, p.start, p.end, p.paragraph,
+                              offset + p.first_sentence, offset + p.last_sentence)
+                for p in make_passages(spans, params)
+            )
+        if not sentences:
+            raise IndexBuildError("the corpus has no sentences to index")
+        sentence_texts = [documents[s.doc].text[s.start:s.end] for s in sentences]
+        passage_texts = [documents[p.doc].text[p.start:p.end] for p in passages]
+        # One encode call over both tables: single-sentence passages are embedded once.
+        unique: dict[str, int] = {}
+        for text in sentence_texts + passage_texts:
+            unique.setdefault(text, len(unique))
+        vectors = encoder.encode(list(unique), batch_size=batch_size, show_progress=show_progress)
+        if vectors.ndim != 2 or vectors.shape[1] != encoder.dimension:
+            raise IndexBuildError(
+                f"encoder returned vectors of shape {vectors.shape}, expected (*, {encoder.dimension})"
+            )
+        sentence_vectors = vectors[[unique[t] for t in sentence_texts]]
+        passage_vectors = vectors[[unique[t] for t in passage_texts]]
+        sentence_index, kind = build_vector_index(sentence_vectors)
+        passage_index, _ = build_vector_index(passage_vectors)
+        manifest = {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "model": {"name": encoder.name, "dimension": encoder.dimension},
+            "normalized": True,
+            "vector_index": kind,
+            "chunking": asdict(params),
+            "corpus_hash": corpus_hash(documents),
+            "counts": {"documents": len(documents), "sentences": len(sentences),
+                       "passages": len(passages)},
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        return cls(
+            documents, sentences, passages, sentence_index, passage_index,
+            LexicalIndex.build(sentence_texts), LexicalIndex.build(passage_texts), manifest,
+        )
+
+    # ------------------------------------------------------------------ saving
+    def _write_files(self, folder: Path) -> None:
+        _write_jsonl(folder / "documents.jsonl",
+                     [{"doc_id": d.doc_id, "source": d.source, "text": d.text} for d in self.documents])
+        _write_jsonl(folder / "sentences.jsonl", [asdict(s) for s in self.sentences])
+        _write_jsonl(folder / "passages.jsonl", [asdict(p) for p in self.passages])
+        faiss.write_index(self.sentence_index, str(folder / "sentences.faiss"))
+        faiss.write_index(self.passage_index, str(folder / "passages.faiss"))
+        self.sentence_bm25.save(folder / "bm25_sentences")
+        self.passage_bm25.save(folder / "bm25_passages")
+        files = {
+            str(path.relative_to(folder)): _sha256(path)
+            for path in sorted(folder.rglob("*")) if path.is_file()
+        }
+        manifest = dict(self.manifest, files=files)
+        (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False),
+                                       encoding="utf-8")
+
+    def save(self, target: Path | str) -> Path:
+        """Write the index to ``target`` atomically (temp dir + rename).
+
+        An existing index at ``target`` is replaced only once the new one is complete; a
+        directory that is not a speech-qa index is never overwritten.
+
+        Raises:
+            IndexBuildError: ``target`` is a file or a foreign non-empty directory, or
+                writing failed (the previous index, if any, is intact).
+        """
+        target = Path(target).absolute()
+        _refuse_foreign(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _cleanup_stale(target)
+        temporary = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        try:
+            self._write_files(temporary)
+            _fsync_tree(temporary)
+        except Exception as exc:
+            shutil.rmtree(temporary, ignore_errors=True)
+            raise IndexBuildError(f"{target}: could not write the index ({exc})") from exc
+        backup = target.with_name(target.name + _BACKUP_SUFFIX)
+        if target.exists():
+            shutil.rmtree(backup, ignore_errors=True)
+            os.rename(target, backup)
+        os.rename(temporary, target)
+        shutil.rmtree(backup, ignore_errors=True)
+        return target
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, folder: Path | str, expected_model: str | None = None) -> CorpusIndex:
+        """Read and validate an index directory.
+
+        Args:
+            folder: The index directory.
+            expected_model: Refuse an index built with another model.
+
+        Raises:
+            IndexLoadError: Missing, foreign, corrupt, or mismatched index; the message
+                names the file at fault.
+        """
+        folder = Path(folder).absolute()
+        _recover(folder)
+        manifest = read_manifest(folder)
+        if expected_model is not None and manifest["model"]["name"] != expected_model:
+            raise IndexLoadError(
+                f"{folder / MANIFEST}: index was built with model '{manifest['model']['name']}', "
+                f"this program uses '{expected_model}'; rebuild it with 'speech-qa index'"
+            )
+        for name, digest in manifest["files"].items():
+            path = folder / name
+            if not path.is_file():
+                raise IndexLoadError(f"{path}: missing from the index")
+            if _sha256(path) != digest:
+                raise IndexLoadError(f"{path}: corrupt (checksum does not match the manifest)")
+        documents = [
+            Document(str(row["doc_id"]), str(row["source"]), str(row["text"]))
+            for row in _read_jsonl(folder / "documents.jsonl")
+        ]
+        try:
+            sentences = [SentenceRecord(**row) for row in _read_jsonl(folder / "sentences.jsonl")]
+            passages = [PassageRecord(**row) for row in _read_jsonl(folder / "passages.jsonl")]
+        except TypeError as exc:
+            raise IndexLoadError(f"{folder}: sentence/passage table has unexpected fields") from exc
+        counts = manifest["counts"]
+        for name, rows in (("documents", documents), ("sentences", sentences), ("passages", passages)):
+            if len(rows) != counts.get(name):
+                raise IndexLoadError(
+                    f"{folder / (name + '.jsonl')}: has {len(rows)} rows, manifest says {counts.get(name)}"
+                )
+        indexes = []
+        for name, expected in (("sentences.faiss", len(sentences)), ("passages.faiss", len(passages))):
+            try:
+                vector_index = faiss.read_index(str(folder / name))
+            except RuntimeError as exc:
+                raise IndexLoadError(f"{folder / name}: not a readable FAISS index") from exc
+            if vector_index.ntotal != expected or vector_index.d != manifest["model"]["dimension"]:
+                raise IndexLoadError(
+                    f"{folder / name}: holds {vector_index.ntotal} vectors of dimension "
+                    f"{vector_index.d}, expected {expected} of {manifest['model']['dimension']}"
+                )
+            indexes.append(vector_index)
+        _check_spans(folder, documents, sentences, passages)
+        try:
+            sentence_bm25 = LexicalIndex.load(folder / "bm25_sentences", len(sentences))
+            passage_bm25 = LexicalIndex.load(folder / "bm25_passages", len(passages))
+        except (OSError, ValueError, KeyError) as exc:
+            raise IndexLoadError(f"{folder}: BM25 tables cannot be read ({exc})") from exc
+        return cls(documents, sentences, passages, indexes[0], indexes[1],
+                   sentence_bm25, passage_bm25, manifest)
+
+
+def _check_spans(folder: Path, documents: list[Document], sentences: list[SentenceRecord],
+                 passages: list[PassageRecord]) -> None:
+    """Every span must point inside its document; a table that doesn't is corrupt."""
+    tables: tuple[tuple[str, Sequence[SentenceRecord | PassageRecord]], ...] = (
+        ("sentences.jsonl", sentences), ("passages.jsonl", passages))
+    for name, rows in tables:
+        for number, row in enumerate(rows, 1):
+            if not (0 <= row.doc < len(documents)
+                    and 0 <= row.start <= row.end <= len(documents[row.doc].text)):
+                raise IndexLoadError(f"{folder / name}: row {number} points outside its document")
+    for number, passage in enumerate(passages, 1):
+        if not 0 <= passage.first <= passage.last < len(sentences):
+            raise IndexLoadError(f"{folder / 'passages.jsonl'}: row {number} names unknown sentences")
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """Read and check the manifest's shape and format version.
+
+    Raises:
+        IndexLoadError: No manifest, not JSON, not ours, or another format version.
+    """
+    path = folder / MANIFEST
+    if not folder.is_dir():
+        raise IndexLoadError(f"{folder}: no index directory here")
+    if not path.is_file():
+        raise IndexLoadError(f"{path}: missing; {folder} is not a speech-qa index")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise IndexLoadError(f"{path}: not valid JSON") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+        raise IndexLoadError(f"{path}: not a speech-qa index manifest")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexLoadError(
+            f"{path}: index format version {manifest.get('format_version')!r}, this program reads "
+            f"version {FORMAT_VERSION}; rebuild it with 'speech-qa index'"
+        )
+    model = manifest.get("model")
+    counts = manifest.get("counts")
+    files = manifest.get("files")
+    if not (isinstance(model, dict) and isinstance(model.get("name"), str)
+            and isinstance(model.get("dimension"), int) and isinstance(counts, dict)
+            and isinstance(files, dict)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in files.items())):
+        raise IndexLoadError(f"{path}: manifest is missing model, counts or file list")
+    for name in files:
+        if name.startswith(("/", "\\")) or ".." in Path(name).parts:
+            raise IndexLoadError(f"{path}: manifest names a file outside the index: {name}")
+    return manifest
+
+
+def _refuse_foreign(target: Path) -> None:
+    if target.is_file():
+        raise IndexBuildError(f"{target}: is a file, not an index directory")
+    if target.is_dir() and any(target.iterdir()) and not (target / MANIFEST).is_file():
+        raise IndexBuildError(
+            f"{target}: directory is not empty and is not a speech-qa index; refusing to replace it"
+        )
+
+
+def _cleanup_stale(target: Path) -> None:
+    """Remove temporary directories left by a crashed save (never a complete index)."""
+    _recover(target)
+    for stale in target.parent.glob(f".{target.name}.tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _recover(target: Path) -> None:
+    """A crash between the two renames of ``save`` leaves only the backup: restore it."""
+    backup = target.with_name(target.name + _BACKUP_SUFFIX)
+    if not target.exists() and backup.is_dir():
+        logger.warning("restoring %s from %s after an interrupted save", target, backup)
+        os.rename(backup, target)
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with path.open("rb") as handle:
+                os.fsync(handle.fileno())
+
+
+def build_and_save(documents: Sequence[Document], encoder: Encoder, target: Path,
+                   params: ChunkingParams | None = None,
+                   show_progress: bool = False) -> CorpusIndex:
+    """Build an index and save it atomically (shared by the CLI and the default cache)."""
+    built = CorpusIndex.build(documents, encoder, params, show_progress=show_progress)
+    built.save(target)
+    return built

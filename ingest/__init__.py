@@ -1,0 +1,43 @@
+"""Ingest: read files into repaired documents, split sentences, group passages.
+
+Imports go one way (ingest <- index <- qa <- ui); this package imports none of the others.
+"""
+
+from ingest.corpus import (
+    DEFAULT_CORPUS_NAME,
+    DEFAULT_CORPUS_TITLE,
+    corpus_hash,
+    default_corpus_path,
+    default_documents,
+    document_from_bytes,
+    load_document,
+    load_documents,
+)
+from ingest.document import Document, PassageSpan, SentenceSpan
+from ingest.errors import EmptyDocumentError, IngestError, UnsupportedFileError
+from ingest.readers import SUPPORTED_SUFFIXES, read_file
+from ingest.repair import repair_text
+from ingest.segment import ChunkingParams, make_passages, split_sentences
+
+__all__ = [
+    "DEFAULT_CORPUS_NAME",
+    "DEFAULT_CORPUS_TITLE",
+    "SUPPORTED_SUFFIXES",
+    "ChunkingParams",
+    "Document",
+    "EmptyDocumentError",
+    "IngestError",
+    "PassageSpan",
+    "SentenceSpan",
+    "UnsupportedFileError",
+    "corpus_hash",
+    "default_corpus_path",
+    "default_documents",
+    "document_from_bytes",
+    "load_document",
+    "load_documents",
+    "make_passages",
+    "read_file",
+    "repair_text",
+    "split_sentences",
+]

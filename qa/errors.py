@@ -1,0 +1,11 @@
+"""Errors of the question-answering layer."""
+
+from __future__ import annotations
+
+
+class QAError(Exception):
+    """Base of errors the qa layer raises itself."""
+
+
+class QuestionError(QAError, ValueError):
+    """The question is unusable (empty, too long); a ``ValueError`` for callers."""

@@ -1,0 +1,33 @@
+"""Validate and normalise a question before it reaches the model.
+
+Why: a blank question cannot be answered, and a 1 MB paste would be truncated by the
+model anyway while costing BM25 time; both get a clear message instead.
+"""
+
+from __future__ import annotations
+
+import re
+
+from qa.errors import QuestionError
+
+MAX_QUESTION_CHARS = 2000
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
+_SPACES = re.compile(r"\s+")
+
+
+def clean_question(question: object) -> str:
+    """Return the question with control characters removed and whitespace collapsed.
+
+    Raises:
+        QuestionError: Not a string, blank, or longer than ``MAX_QUESTION_CHARS``.
+    """
+    if not isinstance(question, str):
+        raise QuestionError(f"question must be text, got {type(question).__name__}")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise QuestionError(
+            f"question is {len(question)} characters long; the limit is {MAX_QUESTION_CHARS}"
+        )
+    cleaned = _SPACES.sub(" ", _CONTROL.sub(" ", question)).strip()
+    if not cleaned:
+        raise QuestionError("question is empty; type a question about the document")
+    return cleaned

@@ -1,0 +1,1 @@
+"""The Gradio web page (see ``ui.app``). Only this package imports gradio."""
