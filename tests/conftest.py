@@ -1,0 +1,60 @@
+"""Shared test set-up: a private index cache, offline model loading, and a fake encoder.
+
+The real bundled model runs in the default suite (it is the product); the fake encoder
+is for tests about plumbing (offsets, save/load, errors) where the model adds nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# Before anything imports the engine: the default index cache must not be the user's.
+os.environ.setdefault("SPEECH_QA_CACHE_DIR", tempfile.mkdtemp(prefix="speech-qa-test-cache-"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+class FakeEncoder:
+    """Deterministic bag-of-words hashing encoder: same words, similar vectors."""
+
+    name = "fake-hashing-encoder"
+    dimension = 64
+
+    def encode(self, texts: list[str], *, batch_size: int = 64,
+               show_progress: bool = False) -> np.ndarray:
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in text.lower().split():
+                digest = hashlib.md5(word.strip(".,;:!?\"'").encode()).digest()
+                vectors[row, digest[0] % self.dimension] += 1.0
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        return vectors / norms
+
+
+@pytest.fixture
+def fake_encoder() -> FakeEncoder:
+    """A fast stand-in encoder for plumbing tests."""
+    return FakeEncoder()
+
+
+@pytest.fixture(scope="session")
+def real_encoder():  # type: ignore[no-untyped-def]
+    """The bundled all-MiniLM-L6-v2 (loaded once per test session)."""
+    from index import default_encoder
+
+    return default_encoder()
+
+
+@pytest.fixture(scope="session")
+def speech_path() -> Path:
+    """The bundled speech inside the package."""
+    from ingest import default_corpus_path
+
+    return default_corpus_path()

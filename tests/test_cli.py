@@ -1,0 +1,127 @@
+"""The ``speech-qa`` command line, run as a real subprocess (as users run it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from qa.cli import mark_highlights
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``speech-qa`` in a fresh process with the test session's private cache."""
+    return subprocess.run(
+        [sys.executable, "-m", "qa.cli", *args],
+        capture_output=True, text=True, timeout=300, cwd=REPO,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_ask_prints_the_answer_with_brackets_when_piped() -> None:
+    result = run_cli("ask", "When did Dalian receive the Global 500 award?")
+    assert result.returncode == 0, result.stderr
+    first_line = result.stdout.splitlines()[0]
+    assert first_line.startswith("Answer: ") and "2001" in first_line
+    assert "[[" in result.stdout and "]]" in result.stdout  # answering sentence marked
+    assert "\033[" not in result.stdout  # no colour codes when piped
+    assert "dalian_speech.txt, paragraph" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_ask_json_and_top_k() -> None:
+    result = run_cli("ask", "How much was invested in total?", "--json", "--top-k", "2")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert set(data) == {"question", "answer", "confidence", "passages"}
+    assert len(data["passages"]) == 2
+    for passage in data["passages"]:
+        for span in passage["highlights"]:
+            assert 0 <= span["start"] < span["end"] <= len(passage["text"])
+
+
+def test_index_then_ask_your_own_documents(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "bridge.txt").write_text(
+        "The Xinghai Bay Bridge opened to traffic in 2015. The bridge is six kilometres long.", encoding="utf-8")
+    index_dir = tmp_path / "idx"
+    built = run_cli("index", str(docs), "--index", str(index_dir))
+    assert built.returncode == 0, built.stderr
+    assert "Indexed 1 document(s)" in built.stdout
+    assert (index_dir / "manifest.json").is_file()
+    asked = run_cli("ask", "How long is the bridge?", "--index", str(index_dir), "--json")
+    assert asked.returncode == 0, asked.stderr
+    data = json.loads(asked.stdout)
+    assert data["passages"][0]["source"] == "docs/bridge.txt"
+    assert "six kilometres" in data["answer"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ask", ""], "question is empty"),
+        (["ask", "   "], "question is empty"),
+        (["ask", "x" * 2001], "the limit is 2000"),
+        (["ask", "Why?", "--index", "/nonexistent/idx"], "no index directory here"),
+        (["index", "/nonexistent/file.txt", "--index", "IDX"], "no such file or folder"),
+    ],
+)
+def test_bad_input_is_one_line_on_stderr_with_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+    args = [str(tmp_path / "idx") if a == "IDX" else a for a in args]
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("speech-qa: error: ")
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_files_and_foreign_index(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    result = run_cli("index", str(empty), "--index", str(tmp_path / "idx"))
+    assert result.returncode == 2 and "empty.txt: file is empty" in result.stderr
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "manifest.json").write_text('{"hello": "world"}')
+    result = run_cli("ask", "Why?", "--index", str(foreign))
+    assert result.returncode == 2 and "not a speech-qa index manifest" in result.stderr
+
+
+def test_failed_index_run_keeps_the_existing_index(tmp_path: Path) -> None:
+    good = tmp_path / "good.txt"
+    good.write_text("Seagulls nest on the cliffs every spring.", encoding="utf-8")
+    index_dir = tmp_path / "idx"
+    assert run_cli("index", str(good), "--index", str(index_dir)).returncode == 0
+    before = {p.name: p.read_bytes() for p in index_dir.iterdir() if p.is_file()}
+    binary = tmp_path / "bad.txt"
+    binary.write_bytes(b"\x00\xff" * 100)
+    result = run_cli("index", str(binary), "--index", str(index_dir))
+    assert result.returncode == 2 and "bad.txt" in result.stderr
+    after = {p.name: p.read_bytes() for p in index_dir.iterdir() if p.is_file()}
+    assert after == before
+    assert run_cli("ask", "Where do seagulls nest?", "--index", str(index_dir)).returncode == 0
+
+
+def test_other_model_index_is_refused(tmp_path: Path) -> None:
+    index_dir = tmp_path / "idx"
+    good = tmp_path / "good.txt"
+    good.write_text("Seagulls nest on the cliffs every spring.", encoding="utf-8")
+    assert run_cli("index", str(good), "--index", str(index_dir)).returncode == 0
+    manifest_path = index_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["model"]["name"] = "some-other/model"
+    manifest_path.write_text(json.dumps(manifest))
+    result = run_cli("ask", "Where?", "--index", str(index_dir))
+    assert result.returncode == 2 and "built with model 'some-other/model'" in result.stderr
+
+
+def test_mark_highlights() -> None:
+    assert mark_highlights("abc def ghi", [(4, 7)], colour=False) == "abc [[def]] ghi"
+    assert mark_highlights("abc def", [(0, 3)], colour=True) == "\033[1;33mabc\033[0m def"

@@ -1,0 +1,166 @@
+"""Index: build, save/load round trip (non-ASCII), validation on load, the default cache."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index import CorpusIndex, IndexBuildError, IndexLoadError, cached_index
+from index.cache import cache_key
+from ingest import ChunkingParams, Document, default_documents
+
+NON_ASCII = Document(
+    "unicode.txt", "unicode.txt",
+    "Zürich hosted the “Grüne Stadt” forum in 2003. 大连 sent a delegation of twelve.\n\n"
+    "The mayor — Ms. Ødegaard — spoke about naïve café policies. Emoji 🌏 stay intact.",
+)
+
+
+def _build(encoder, documents=None, params=None) -> CorpusIndex:  # type: ignore[no-untyped-def]
+    return CorpusIndex.build(documents or [NON_ASCII, *default_documents()], encoder, params)
+
+
+def test_round_trip_keeps_everything(tmp_path: Path, fake_encoder) -> None:  # type: ignore[no-untyped-def]
+    built = _build(fake_encoder)
+    built.save(tmp_path / "idx")
+    loaded = CorpusIndex.load(tmp_path / "idx", expected_model=fake_encoder.name)
+    assert loaded.documents == built.documents
+    assert loaded.sentences == built.sentences
+    assert loaded.passages == built.passages
+    np.testing.assert_array_equal(loaded.sentence_vectors, built.sentence_vectors)
+    np.testing.assert_array_equal(loaded.passage_vectors, built.passage_vectors)
+    assert loaded.manifest["counts"] == built.manifest["counts"]
+    assert "Zürich hosted the “Grüne Stadt” forum in 2003." in \
+        [loaded.sentence_text(i) for i in range(len(loaded.sentences))]
+    assert "大连 sent a delegation of twelve." in \
+        [loaded.sentence_text(i) for i in range(len(loaded.sentences))]
+    question = fake_encoder.encode(["café policies"])[0]
+    assert np.allclose(loaded.passage_vectors @ question, built.passage_vectors @ question)
+    from index import tokenize
+
+    tokens = tokenize(["Zürich café"])[0]
+    np.testing.assert_allclose(loaded.sentence_bm25.scores(tokens), built.sentence_bm25.scores(tokens))
+
+
+def test_every_span_slices_back(fake_encoder) -> None:  # type: ignore[no-untyped-def]
+    built = _build(fake_encoder)
+    for passage in built.passages:
+        text = built.passage_text(built.passages.index(passage))
+        assert text == built.documents[passage.doc].text[passage.start:passage.end]
+        for sentence_id in range(passage.first, passage.last + 1):
+            assert built.sentence_text(sentence_id) in text
+
+
+def test_manifest_records_what_load_checks(tmp_path: Path, fake_encoder) -> None:  # type: ignore[no-untyped-def]
+    _build(fake_encoder).save(tmp_path / "idx")
+    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
+    assert manifest["format_version"] == 1
+    assert manifest["model"] == {"name": "fake-hashing-encoder", "dimension": 64}
+    assert manifest["chunking"] == {"sentences_per_passage": ChunkingParams().sentences_per_passage,
+                                    "overlap": ChunkingParams().overlap,
+                                    "max_chars": ChunkingParams().max_chars}
+    assert set(manifest["counts"]) == {"documents", "sentences", "passages"}
+    assert "passages.faiss" in manifest["files"] and "sentences.jsonl" in manifest["files"]
+    assert not any(name.endswith((".pkl", ".pickle", ".joblib")) for name in manifest["files"])
+
+
+def test_other_model_is_refused(tmp_path: Path, fake_encoder) -> None:  # type: ignore[no-untyped-def]
+    _build(fake_encoder).save(tmp_path / "idx")
+    with pytest.raises(IndexLoadError, match="built with model 'fake-hashing-encoder'"):
+        CorpusIndex.load(tmp_path / "idx", expected_model="sentence-transformers/all-MiniLM-L6-v2")
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda d: (d / "manifest.json").unlink(), "manifest.json: missing"),
+        (lambda d: (d / "manifest.json").write_text("{not json"), "manifest.json: not valid JSON"),
+        (lambda d: (d / "manifest.json").write_text('{"name": "someone else"}'),
+         "not a speech-qa index manifest"),
+        (lambda d: _edit_manifest(d, format_version=99), "format version 99"),
+        (lambda d: (d / "passages.faiss").write_bytes((d / "passages.faiss").read_bytes()[:100]),
+         "passages.faiss: corrupt"),
+        (lambda d: (d / "sentences.jsonl").write_text("{}\n"), "sentences.jsonl: corrupt"),
+    ],
+)
+def test_damaged_index_is_refused_with_the_file_named(tmp_path: Path, fake_encoder, damage,  # type: ignore[no-untyped-def]
+                                                      message: str) -> None:
+    _build(fake_encoder).save(tmp_path / "idx")
+    damage(tmp_path / "idx")
+    with pytest.raises(IndexLoadError, match=message):
+        CorpusIndex.load(tmp_path / "idx")
+
+
+def _edit_manifest(folder: Path, **changes: object) -> None:
+    path = folder / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest.update(changes)
+    path.write_text(json.dumps(manifest))
+
+
+def test_missing_index_dir(tmp_path: Path) -> None:
+    with pytest.raises(IndexLoadError, match="no index directory here"):
+        CorpusIndex.load(tmp_path / "nothing")
+
+
+def test_save_never_replaces_a_foreign_directory(tmp_path: Path, fake_encoder) -> None:  # type: ignore[no-untyped-def]
+    precious = tmp_path / "notes"
+    precious.mkdir()
+    (precious / "thesis.txt").write_text("years of work")
+    with pytest.raises(IndexBuildError, match="not a speech-qa index; refusing"):
+        _build(fake_encoder).save(precious)
+    assert (precious / "thesis.txt").read_text() == "years of work"
+
+
+def test_failed_save_keeps_the_previous_index(tmp_path: Path, fake_encoder, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    target = tmp_path / "idx"
+    first = _build(fake_encoder, [NON_ASCII])
+    first.save(target)
+    second = _build(fake_encoder)
+
+    def explode(self, folder):  # type: ignore[no-untyped-def]
+        (folder / "partial.bin").write_bytes(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(CorpusIndex, "_write_files", explode)
+    with pytest.raises(IndexBuildError, match="disk full"):
+        second.save(target)
+    monkeypatch.undo()
+    reloaded = CorpusIndex.load(target)
+    assert reloaded.documents == first.documents
+    assert [p.name for p in tmp_path.iterdir()] == ["idx"]  # no temp dirs left behind
+
+
+def test_interrupted_rename_is_recovered(tmp_path: Path, fake_encoder) -> None:  # type: ignore[no-untyped-def]
+    target = tmp_path / "idx"
+    _build(fake_encoder, [NON_ASCII]).save(target)
+    target.rename(tmp_path / "idx.previous")  # as if killed between save's two renames
+    assert CorpusIndex.load(target).documents[0].doc_id == "unicode.txt"
+
+
+def test_cache_rebuilds_when_the_key_changes(tmp_path: Path, fake_encoder, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("SPEECH_QA_CACHE_DIR", str(tmp_path))
+    documents = default_documents()
+    first = cached_index(documents, fake_encoder)
+    folders = sorted(p.name for p in tmp_path.iterdir())
+    assert len(folders) == 1 and folders[0] == f"default-{cache_key(documents, fake_encoder.name, ChunkingParams())}"
+    again = cached_index(documents, fake_encoder)
+    assert again.manifest["created_at"] == first.manifest["created_at"]  # loaded, not rebuilt
+    cached_index(documents, fake_encoder, ChunkingParams(sentences_per_passage=2))
+    assert len(list(tmp_path.iterdir())) == 2  # new parameters: new key, new index
+    changed = [Document("dalian_speech.txt", "dalian_speech.txt", documents[0].text + " Extra.")]
+    assert cache_key(changed, fake_encoder.name, ChunkingParams()) != folders[0].split("-", 1)[1]
+
+
+def test_corrupt_cache_is_rebuilt(tmp_path: Path, fake_encoder, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("SPEECH_QA_CACHE_DIR", str(tmp_path))
+    documents = default_documents()
+    cached_index(documents, fake_encoder)
+    (folder,) = tmp_path.iterdir()
+    (folder / "passages.faiss").write_bytes(b"garbage")
+    rebuilt = cached_index(documents, fake_encoder)
+    assert len(rebuilt.passages) > 0
+    CorpusIndex.load(folder)  # valid again
