@@ -18,13 +18,17 @@ from __future__ import annotations
 import html
 import logging
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
+import numpy as np
 
+from index import Encoder
 from ingest import DEFAULT_CORPUS_TITLE, Document, IngestError, document_from_bytes
 from qa import QA, QuestionError, default_engine
 
@@ -46,9 +50,9 @@ DEFAULT_CONCURRENCY = 4
 EXAMPLES = [
     "When did Dalian receive the Global 500 award?",
     "Who proposed the Dalian Environmental Model Zone?",
-    "How much money was allotted to Dalian from yen-based loans?",
-    "What did JICA send to Dalian?",
-    "Which Japanese city has cooperated with Dalian?",
+    "When did Ryutaro Hashimoto visit China?",
+    "How many projects did the investment include?",
+    "What is Dalian's urban development idea?",
 ]
 
 TITLE = "Ask the Dalian speech"
@@ -202,6 +206,49 @@ def render_answer(result: dict[str, Any] | None, session: SessionCorpus | None) 
 
 
 # ---------------------------------------------------------------------------- uploads
+class MemoEncoder:
+    """Wraps an encoder and remembers the embeddings of texts it has seen.
+
+    Why: every upload builds a session index over the base corpus *plus* the files, and
+    re-embedding the whole speech costs seconds on a CPU for every upload. The base texts
+    are the same each time, so after the first upload only the new files are embedded.
+    Bounded (least recently used first out) so a busy server's memory stays flat.
+    """
+
+    def __init__(self, inner: Encoder, max_items: int = 50_000) -> None:
+        self._inner = inner
+        self.name = inner.name
+        self.dimension = inner.dimension
+        self._memo: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._max_items = max_items
+        self._lock = threading.Lock()
+
+    def encode(self, texts: list[str], *, batch_size: int = 64,
+               show_progress: bool = False) -> np.ndarray:
+        """Embeddings of ``texts``; only texts not seen before reach the model."""
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._memo))
+        if missing:
+            fresh = self._inner.encode(missing, batch_size=batch_size, show_progress=show_progress)
+            with self._lock:
+                for text, vector in zip(missing, fresh, strict=True):
+                    self._memo[text] = vector
+                while len(self._memo) > self._max_items:
+                    self._memo.popitem(last=False)
+        with self._lock:
+            rows = []
+            for text in texts:
+                vector = self._memo.get(text)
+                if vector is None:  # evicted meanwhile by a concurrent upload: embed again
+                    vector = self._inner.encode([text])[0]
+                else:
+                    self._memo.move_to_end(text)
+                rows.append(vector)
+        if not rows:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.ascontiguousarray(np.stack(rows), dtype=np.float32)
+
+
 def _unique(name: str, taken: set[str]) -> str:
     """A display name not yet used in the corpus (the same file name can be uploaded twice)."""
     label, counter = name, 2
@@ -226,7 +273,8 @@ def _status_html(session: SessionCorpus | None, problems: Sequence[str] = ()) ->
     return '<div class="corpus-status" id="corpus-status">' + "".join(lines) + "</div>"
 
 
-def read_uploads(base: QA, files: Sequence[str] | None) -> tuple[SessionCorpus | None, list[str]]:
+def read_uploads(base: QA, files: Sequence[str] | None,
+                 encoder: Encoder | None = None) -> tuple[SessionCorpus | None, list[str]]:
     """Read uploaded files and index them together with the base corpus.
 
     A file that cannot be read is reported, not fatal: the readable ones are still used,
@@ -235,6 +283,7 @@ def read_uploads(base: QA, files: Sequence[str] | None) -> tuple[SessionCorpus |
     Args:
         base: The shared engine; its documents and its (already loaded) model are reused.
         files: Paths of the uploaded copies (Gradio keeps the original file names).
+        encoder: Embeds the session corpus (default: the base engine's encoder).
 
     Returns:
         The session corpus (None when nothing was readable) and one message per bad file.
@@ -256,7 +305,7 @@ def read_uploads(base: QA, files: Sequence[str] | None) -> tuple[SessionCorpus |
         documents.append(Document(doc_id=label, source=label, text=document.text))
     if not documents:
         return None, problems
-    engine = QA.from_documents([*base.documents, *documents], encoder=base.encoder)
+    engine = QA.from_documents([*base.documents, *documents], encoder=encoder or base.encoder)
     logger.info("session corpus: %s", ", ".join(d.source for d in documents))
     return SessionCorpus(engine=engine, uploads=tuple(d.source for d in documents)), problems
 
@@ -272,6 +321,8 @@ def build_app(engine: QA) -> gr.Blocks:
         The Blocks app; call ``.queue(...)`` and ``.launch(...)`` on it, or use ``launch``.
     """
 
+    session_encoder = MemoEncoder(engine.encoder)
+
     def ask(question: str, top_k: float, session: SessionCorpus | None) -> dict[str, Any]:
         """Answer over the session's corpus; returns ``Answer.to_dict()`` (the API result)."""
         current = session.engine if session else engine
@@ -282,7 +333,7 @@ def build_app(engine: QA) -> gr.Blocks:
 
     def use_files(files: list[str] | None) -> tuple[SessionCorpus | None, str]:
         """Build this session's corpus from the files now in the upload box."""
-        session, problems = read_uploads(engine, files)
+        session, problems = read_uploads(engine, files, session_encoder)
         return session, _status_html(session, problems)
 
     def use_speech() -> tuple[None, None, str]:
@@ -389,5 +440,5 @@ def launch(engine: QA | None = None, host: str = "127.0.0.1", port: int = 7860, 
     return app
 
 
-__all__ = ["EXAMPLES", "MAX_PASSAGES", "SessionCorpus", "build_app", "launch",
+__all__ = ["EXAMPLES", "MAX_PASSAGES", "MemoEncoder", "SessionCorpus", "build_app", "launch",
            "read_uploads", "render_answer"]
