@@ -66,7 +66,8 @@ ANSWER_LABEL = "answer"
 ALSO_LABEL = "also relevant"
 """Category of a passage's other answering sentences."""
 
-COLOURS = {ANSWER_LABEL: "#facc15", ALSO_LABEL: "#fef08a"}
+COLOURS = {ANSWER_LABEL: "#facc15", ALSO_LABEL: "#fde68a"}
+"""Gradio draws these at half opacity: a clear yellow for the answer, a faint amber for the rest."""
 
 CSS = """
 .gradio-container { max-width: 920px !important; margin: 0 auto !important; }
@@ -91,6 +92,7 @@ CSS = """
 .passage > div, .passage .block, .passage .styler { border: none !important; box-shadow: none !important;
            background: var(--block-background-fill) !important; }
 .passage .html-container { padding: 10px 14px 0 14px !important; }
+.passage .passage { border: none !important; border-radius: 0 !important; }  /* Gradio nests a group twice */
 #status .html-container { padding-top: 0 !important; padding-bottom: 0 !important; }
 /* Gradio lays tokens out as flex boxes and breaks words anywhere; a passage reads better as
    one paragraph of running text with the answering sentence marked inline. */
@@ -129,18 +131,22 @@ def _highlight_value(passage: dict[str, Any], answer: str | None) -> dict[str, A
     """A ``HighlightedText`` value marking the passage's answering sentences in place.
 
     The best answering sentence (the answer itself) gets the strong colour, the passage's
-    other highlights a pale one. Spans are clipped and de-overlapped because Gradio slices
-    the text between consecutive entities and would repeat text for overlapping spans.
+    other highlights a pale one. With no answer nothing is marked: the closest passages
+    are context, and a yellow sentence would read as an answer that is not there. Spans
+    are clipped and de-overlapped because Gradio slices the text between consecutive
+    entities and would repeat text for overlapping spans.
     """
     text: str = passage["text"]
     entities: list[dict[str, Any]] = []
+    if answer is None:
+        return {"text": text, "entities": entities}
     cursor = 0
     spans = sorted(passage.get("highlights", []), key=lambda span: (span["start"], span["end"]))
     for span in spans:
         start, end = max(span["start"], cursor), min(span["end"], len(text))
         if start >= end:
             continue
-        is_answer = answer is not None and text[start:end].strip() == answer.strip()
+        is_answer = text[start:end].strip() == answer.strip()
         entities.append({"entity": ANSWER_LABEL if is_answer else ALSO_LABEL, "start": start, "end": end})
         cursor = end
     return {"text": text, "entities": entities}
