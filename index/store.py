@@ -22,14 +22,16 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import faiss
 import numpy as np
+from tqdm.auto import tqdm
 
 from index.encoder import Encoder
 from index.errors import IndexBuildError, IndexLoadError
@@ -43,6 +45,66 @@ FORMAT_NAME = "speech-qa-index"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 _BACKUP_SUFFIX = ".previous"
+
+
+T = TypeVar("T")
+
+BUILD_STAGES = ("read", "split", "embed", "bm25", "vectors", "write")
+
+
+class BuildProgress:
+    """One progress bar over the stages of an index build, from reading files to writing.
+
+    Why: the model's own batch bar covers only the embedding; on a large collection reading,
+    splitting, BM25, the vector index and writing take seconds each, and a person waiting
+    should see which stage is running the whole way.
+    """
+
+    def __init__(self, enabled: bool, stages: Sequence[str] = BUILD_STAGES) -> None:
+        self._stages = list(stages)
+        self._current: str | None = None
+        self._bar = tqdm(total=len(self._stages), unit="stage", desc="index", leave=True,
+                         disable=not enabled, bar_format="{desc}: {n_fmt}/{total_fmt} stages {bar}"
+                         " [{elapsed}]")
+
+    def stage(self, name: str) -> None:
+        """Mark the stages up to ``name`` done and show ``name`` as running."""
+        if name in self._stages:
+            done = self._stages.index(name)
+            self._bar.update(max(0, done - self._bar.n))
+        self._current = name
+        self._bar.set_description(f"index: {name}")
+
+    def close(self) -> None:
+        """Fill the bar (every stage done) and release the terminal line."""
+        self._bar.update(self._bar.total - self._bar.n)
+        self._bar.set_description("index: done")
+        self._bar.close()
+
+
+class _Background(Generic[T]):
+    """Run one function in a daemon thread; ``result()`` joins and re-raises its error."""
+
+    def __init__(self, work: Callable[[], T]) -> None:
+        self._value: T | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(work,), daemon=True,
+                                        name="speech-qa-bm25")
+        self._thread.start()
+
+    def _run(self, work: Callable[[], T]) -> None:
+        try:
+            self._value = work()
+        except BaseException as exc:  # handed to the caller by result()
+            self._error = exc
+
+    def result(self) -> T:
+        """Wait for the work and return its value (or raise its exception)."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._value is not None
+        return self._value
 
 
 @dataclass(frozen=True)
@@ -154,6 +216,7 @@ class CorpusIndex:
         params: ChunkingParams | None = None,
         show_progress: bool = False,
         batch_size: int = 64,
+        progress: BuildProgress | None = None,
     ) -> CorpusIndex:
         """Split, embed (passages and sentences, once) and index a corpus.
 
@@ -161,14 +224,23 @@ class CorpusIndex:
             documents: Repaired documents (see ``ingest.load_documents``).
             encoder: Embeds texts into normalised vectors.
             params: Passage chunking; defaults to ``ChunkingParams()``.
-            show_progress: Show a progress bar while embedding.
+            show_progress: Show progress bars (build stages, and the model's batches).
             batch_size: Texts per model call.
+            progress: A stage bar already started by the caller (e.g. over reading files);
+                it is continued here, and the caller closes it.
 
         Raises:
             IndexBuildError: No sentences at all in the corpus.
         """
+        if progress is None:  # our own bar: close it however the build ends
+            own = BuildProgress(show_progress)
+            try:
+                return cls.build(documents, encoder, params, show_progress, batch_size, own)
+            finally:
+                own.close()
         params = params or ChunkingParams()
         documents = list(documents)
+        progress.stage("split")
         sentences: list[SentenceRecord] = []
         passages: list[PassageRecord] = []
         for doc_number, document in enumerate(documents):
@@ -188,21 +260,31 @@ class CorpusIndex:
         unique: dict[str, int] = {}
         for text in sentence_texts + passage_texts:
             unique.setdefault(text, len(unique))
-        vectors = encoder.encode(list(unique), batch_size=batch_size, show_progress=show_progress)
+        # BM25 (tokenising, stemming: Python work) runs beside the model, whose matrix
+        # products release the GIL, so it rides on the embedding time instead of adding to it.
+        lexical = _Background(lambda: (LexicalIndex.build(sentence_texts),
+                                       LexicalIndex.build(passage_texts)))
+        progress.stage("embed")
+        try:
+            vectors = encoder.encode(list(unique), batch_size=batch_size, show_progress=show_progress)
+        finally:
+            progress.stage("bm25")
+            sentence_bm25, passage_bm25 = lexical.result()
         if vectors.ndim != 2 or vectors.shape[1] != encoder.dimension:
             raise IndexBuildError(
                 f"encoder returned vectors of shape {vectors.shape}, expected (*, {encoder.dimension})"
             )
-        sentence_vectors = vectors[[unique[t] for t in sentence_texts]]
-        passage_vectors = vectors[[unique[t] for t in passage_texts]]
-        sentence_index, kind = build_vector_index(sentence_vectors)
-        passage_index, _ = build_vector_index(passage_vectors)
+        progress.stage("vectors")
+        sentence_index, sentence_info = build_vector_index(vectors[[unique[t] for t in sentence_texts]])
+        passage_index, passage_info = build_vector_index(vectors[[unique[t] for t in passage_texts]])
+        del vectors
         manifest = {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
             "model": {"name": encoder.name, "dimension": encoder.dimension},
             "normalized": True,
-            "vector_index": kind,
+            "vector_index": sentence_info["kind"],  # the larger table's; both below
+            "vector_indexes": {"sentences": sentence_info, "passages": passage_info},
             "chunking": asdict(params),
             "corpus_hash": corpus_hash(documents),
             "counts": {"documents": len(documents), "sentences": len(sentences),
@@ -211,7 +293,7 @@ class CorpusIndex:
         }
         return cls(
             documents, sentences, passages, sentence_index, passage_index,
-            LexicalIndex.build(sentence_texts), LexicalIndex.build(passage_texts), manifest,
+            sentence_bm25, passage_bm25, manifest,
         )
 
     # ------------------------------------------------------------------ saving
@@ -409,8 +491,20 @@ def _fsync_tree(folder: Path) -> None:
 
 def build_and_save(documents: Sequence[Document], encoder: Encoder, target: Path,
                    params: ChunkingParams | None = None,
-                   show_progress: bool = False) -> CorpusIndex:
-    """Build an index and save it atomically (shared by the CLI and the default cache)."""
-    built = CorpusIndex.build(documents, encoder, params, show_progress=show_progress)
-    built.save(target)
+                   show_progress: bool = False,
+                   progress: BuildProgress | None = None) -> CorpusIndex:
+    """Build an index and save it atomically (shared by the CLI and the default cache).
+
+    ``progress`` continues a stage bar the caller started (e.g. over reading the files);
+    without one, a bar is made here when ``show_progress`` is set.  Either way the bar is
+    closed (filled) here, once the index is written.
+    """
+    bar = progress or BuildProgress(show_progress)
+    try:
+        built = CorpusIndex.build(documents, encoder, params, show_progress=show_progress,
+                                  progress=bar)
+        bar.stage("write")
+        built.save(target)
+    finally:
+        bar.close()
     return built

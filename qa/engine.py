@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from index import CorpusIndex, Encoder, cached_index, default_encoder
-from index.store import build_and_save
+from index.store import BuildProgress, build_and_save
 from ingest import ChunkingParams, Document, default_documents, load_documents
 from qa.errors import QuestionError
 from qa.question import clean_question
@@ -88,18 +88,38 @@ class QA:
             IngestError: A path is missing or a file cannot be read.
             IndexBuildError: The index cannot be written (a previous one stays intact).
         """
-        return cls.from_documents(load_documents(paths), index_dir, encoder, params, show_progress)
+        # One stage bar from reading the files to writing the index (a large collection
+        # spends seconds in each stage, not only in the model).
+        progress = BuildProgress(show_progress)
+        try:
+            progress.stage("read")
+            documents = load_documents(paths)
+            return cls._from_documents(documents, index_dir, encoder, params, show_progress, progress)
+        finally:
+            progress.close()
 
     @classmethod
     def from_documents(cls, documents: Sequence[Document], index_dir: Path | str | None = None,
                        encoder: Encoder | None = None, params: ChunkingParams | None = None,
                        show_progress: bool = False) -> QA:
         """Index already-read documents (e.g. uploads plus the speech)."""
+        progress = BuildProgress(show_progress)
+        try:
+            return cls._from_documents(documents, index_dir, encoder, params, show_progress, progress)
+        finally:
+            progress.close()
+
+    @classmethod
+    def _from_documents(cls, documents: Sequence[Document], index_dir: Path | str | None,
+                        encoder: Encoder | None, params: ChunkingParams | None,
+                        show_progress: bool, progress: BuildProgress) -> QA:
         used_encoder = encoder or default_encoder()
         if index_dir is None:
-            index = CorpusIndex.build(documents, used_encoder, params, show_progress=show_progress)
+            index = CorpusIndex.build(documents, used_encoder, params, show_progress=show_progress,
+                                      progress=progress)
         else:
-            index = build_and_save(documents, used_encoder, Path(index_dir), params, show_progress)
+            index = build_and_save(documents, used_encoder, Path(index_dir), params, show_progress,
+                                   progress)
         return cls(lambda: index, encoder)
 
     # ------------------------------------------------------------------ state
