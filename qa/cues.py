@@ -52,6 +52,11 @@ _SENTENCE_PATTERNS = {
 }
 
 
+#: The answer types that have a sentence pattern, in the column order of ``sentence_types``.
+TYPED: tuple[AnswerType, ...] = (AnswerType.DATE, AnswerType.NUMBER, AnswerType.PERSON,
+                                 AnswerType.PLACE)
+
+
 def question_type(question: str) -> AnswerType:
     """The answer type a question asks for (``OTHER`` when no cue applies)."""
     for pattern, answer_type in _QUESTION_TYPES:
@@ -64,3 +69,12 @@ def matches_type(sentence: str, answer_type: AnswerType) -> bool:
     """Whether ``sentence`` contains something of ``answer_type``."""
     pattern = _SENTENCE_PATTERNS.get(answer_type)
     return bool(pattern and pattern.search(sentence))
+
+
+def sentence_types(sentence: str) -> tuple[bool, ...]:
+    """Which answer types ``sentence`` holds, in ``TYPED`` order.
+
+    Why a tuple for all types: the ranking computes it once per sentence at first use of
+    an index, so a question only looks up the column of the type it asks for.
+    """
+    return tuple(matches_type(sentence, answer_type) for answer_type in TYPED)

@@ -3,58 +3,215 @@
 How a question is scored (all on precomputed index data; the only model call is the
 question's embedding, made by the caller):
 
-1. Candidates: the top passages by dense similarity and by BM25, plus the top sentences
-   by each, so recall does not hinge on one retriever.
-2. Every candidate sentence gets features: its own dense similarity and BM25 score, the
-   best dense/BM25 score of a passage containing it (context), its best neighbour's dense
-   similarity, and an answer-type cue.  A weighted sum fuses them (weights fitted across
-   articles by ``bench/quality.py``; see ``RankingWeights``).
+1. Every sentence of the corpus gets a small feature vector, computed with a handful of
+   vectorised numpy operations: its dense similarity (raw and z-scored within the
+   corpus), the best similarity of a passage containing it and of its neighbours (context),
+   its BM25 score and its passage's, how much of the question's IDF-weighted vocabulary
+   it (and its neighbours) contain, its length, and answer-type cues.
+2. A linear score ``features @ weights`` ranks the sentences.  The weights are a
+   conditional-logit model (softmax over a document's sentences, the answer sentence as
+   the target) fitted by ``bench/quality.py`` with cross-validation across articles, so
+   the fused score is a log-odds: its differences have a meaning (``highlight_margin``).
 3. The best sentences drive the passages: each returned passage is the best passage
    around one of the top sentences, so the top-k passages are diverse, not overlapping
    copies of one answer.
-4. A logistic confidence on the best sentence's raw scores decides abstention.
+4. A logistic model on a sentence's evidence (raw cosine, coverage of the question's
+   words, whether the corpus knows those words at all, fused margin over the runner-up)
+   gives a calibrated confidence; the answer is ``None`` below ``threshold``.
+
+Corpus-wide tables (neighbours, passage membership, answer-type flags) are derived once
+per index and kept in a weak cache, so a question costs O(corpus) numpy work.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, fields
 
 import numpy as np
 
 from index import CorpusIndex, tokenize
-from index.vectors import search
-from qa.cues import matches_type, question_type
+from qa.cues import TYPED, question_type, sentence_types
 from qa.types import Answer, Passage, Span
+
+#: Order of the columns of ``SentenceScores.features`` (and of ``RankingWeights.vector``).
+FEATURES: tuple[str, ...] = (
+    "sentence_dense", "sentence_dense_z", "passage_dense", "previous_dense", "next_dense",
+    "sentence_bm25", "passage_bm25", "previous_bm25", "next_bm25",
+    "coverage", "left_coverage", "right_coverage", "length", "novel_words",
+    "passage_dense_z", "sentence_bm25_z", "dense_rank", "bm25_rank",
+    "previous_rank", "next_rank", "paragraph_start", "centred_dense", "centred_passage",
+    "cue_date", "cue_number", "cue_person", "cue_place",
+)
+
+#: Columns of ``SentenceScores.evidence``: inputs of the abstention model.
+EVIDENCE: tuple[str, ...] = ("dense", "passage_dense", "coverage", "corpus_coverage", "margin",
+                             "topic", "dense_z", "best_coverage", "bm25")
 
 
 @dataclass(frozen=True)
 class RankingWeights:
-    """Weights of the fused sentence score and the abstention model.
+    """Weights of the fused sentence score and of the abstention model.
 
     The defaults were fitted by cross-validation across the three SQuAD articles in
-    ``bench/data`` (fit on two, test on the third); see ``bench/RESULTS.md``.
+    ``bench/data`` (fit on two, test on the third; see ``bench/RESULTS.md``).  Field
+    names after ``w_`` / ``a_`` match ``FEATURES`` / ``EVIDENCE``.
     """
 
-    sentence_dense: float = 1.0
-    passage_dense: float = 0.35
-    neighbour_dense: float = 0.1
-    sentence_bm25: float = 0.35
-    passage_bm25: float = 0.1
-    answer_type: float = 0.06
-    highlight_margin: float = 0.08
-    candidates: int = 100
-    # Confidence = sigmoid(conf_scale * (fused-ish evidence - conf_bias)); abstain below threshold.
-    conf_dense: float = 1.0
-    conf_bm25: float = 0.0
-    conf_bias: float = 0.3
-    conf_scale: float = 12.0
-    threshold: float = 0.5
+    w_sentence_dense: float = 0.09937
+    w_sentence_dense_z: float = 0.4515
+    w_passage_dense: float = 0.1214
+    w_previous_dense: float = 0.06896
+    w_next_dense: float = 0.05269
+    w_sentence_bm25: float = 0.249
+    w_passage_bm25: float = 0.8323
+    w_previous_bm25: float = 0.3575
+    w_next_bm25: float = 0.2296
+    w_coverage: float = 0.4254
+    w_left_coverage: float = 0.6489
+    w_right_coverage: float = 0.3191
+    w_length: float = 0.2804
+    w_novel_words: float = 0.2702
+    w_passage_dense_z: float = 1.046
+    w_sentence_bm25_z: float = 0.4824
+    w_dense_rank: float = 0.6307
+    w_bm25_rank: float = 0.2829
+    w_previous_rank: float = 0.373
+    w_next_rank: float = -0.3693
+    w_paragraph_start: float = -0.3163
+    w_centred_dense: float = 0.4768
+    w_centred_passage: float = 0.2772
+    w_cue_date: float = 0.2502
+    w_cue_number: float = 0.1842
+    w_cue_person: float = 0.3036
+    w_cue_place: float = 0.2076
+    highlight_margin: float = 0.69
+    """Also highlight a sentence of the passage whose fused log-odds is within this of the
+    driver's (ln 2: at least half as likely to be the answer)."""
+    a_bias: float = -4.18
+    a_dense: float = 5.755
+    a_passage_dense: float = 5.219
+    a_coverage: float = 0.0
+    a_corpus_coverage: float = 0.0
+    a_margin: float = 0.0
+    a_topic: float = 2.571
+    a_dense_z: float = 0.0
+    a_best_coverage: float = 0.0
+    a_bm25: float = 0.0
+    threshold: float = 0.3738
+
+    def vector(self) -> np.ndarray:
+        """The fusion weights in ``FEATURES`` order."""
+        return np.array([getattr(self, f"w_{name}") for name in FEATURES], dtype=np.float32)
+
+    def abstention_vector(self) -> np.ndarray:
+        """The abstention coefficients in ``EVIDENCE`` order (bias excluded)."""
+        return np.array([getattr(self, f"a_{name}") for name in EVIDENCE], dtype=np.float64)
+
+    @classmethod
+    def from_vectors(cls, fusion: np.ndarray | None = None, abstention: np.ndarray | None = None,
+                     base: RankingWeights | None = None, **extra: float) -> RankingWeights:
+        """Weights with fitted vectors substituted (used by the benchmark's fitting)."""
+        values = {f.name: getattr(base or cls(), f.name) for f in fields(cls)}
+        if fusion is not None:
+            values.update({f"w_{n}": float(v) for n, v in zip(FEATURES, fusion, strict=True)})
+        if abstention is not None:
+            values.update({f"a_{n}": float(v) for n, v in zip(EVIDENCE, abstention, strict=True)})
+        values.update(extra)
+        return cls(**values)
 
 
-def _normalise(values: np.ndarray) -> np.ndarray:
+@dataclass(frozen=True)
+class _Tables:
+    """Corpus-wide lookups derived once per index (cheap; no model involved)."""
+
+    prev: np.ndarray  # previous sentence in the same paragraph, or the sentence itself
+    next: np.ndarray
+    pair_sentence: np.ndarray  # (sentence, passage) membership pairs
+    pair_passage: np.ndarray
+    first_passage: np.ndarray  # passages containing sentence s: first..last (inclusive)
+    last_passage: np.ndarray
+    types: np.ndarray  # (n_sentences, len(TYPED)) answer-type flags
+    log_length: np.ndarray
+    word_counts: np.ndarray  # distinct BM25 words per sentence
+    centre: np.ndarray  # mean sentence vector: the corpus' shared topic
+    centred_sentences: np.ndarray  # sentence vectors minus the centre, renormalised
+    centred_passages: np.ndarray
+
+    @property
+    def has_prev(self) -> np.ndarray:
+        """Whether a sentence has a previous sentence in its paragraph."""
+        return self.prev != np.arange(self.prev.size)
+
+    @property
+    def has_next(self) -> np.ndarray:
+        """Whether a sentence has a next sentence in its paragraph."""
+        return self.next != np.arange(self.next.size)
+
+
+_TABLES: weakref.WeakKeyDictionary[CorpusIndex, _Tables] = weakref.WeakKeyDictionary()
+
+
+def _tables(index: CorpusIndex) -> _Tables:
+    cached = _TABLES.get(index)
+    if cached is not None:
+        return cached
+    n = len(index.sentences)
+    ids = np.arange(n)
+    same_prev = np.array([i > 0 and index.sentences[i - 1].doc == s.doc
+                          and index.sentences[i - 1].paragraph == s.paragraph
+                          for i, s in enumerate(index.sentences)], dtype=bool)
+    prev = np.where(same_prev, ids - 1, ids)
+    same_next = np.zeros(n, dtype=bool)
+    same_next[:-1] = same_prev[1:]
+    nxt = np.where(same_next, ids + 1, ids)
+    pair_sentence: list[int] = []
+    pair_passage: list[int] = []
+    first_passage = np.full(n, -1, dtype=np.int64)
+    last_passage = np.full(n, -1, dtype=np.int64)
+    for number, record in enumerate(index.passages):
+        members = range(record.first, record.last + 1)
+        pair_sentence.extend(members)
+        pair_passage.extend([number] * len(members))
+        for sentence in members:
+            if first_passage[sentence] < 0:
+                first_passage[sentence] = number
+            last_passage[sentence] = number
+    texts = [index.sentence_text(i) for i in range(n)]
+    types = np.array([sentence_types(text) for text in texts], dtype=np.float32).reshape(n, len(TYPED))
+    log_length = np.log(np.maximum([len(text) for text in texts], 1)).astype(np.float32) - math.log(120)
+    centre = index.sentence_vectors.mean(axis=0)
+    word_counts = np.array([len(set(words)) for words in tokenize(texts)], dtype=np.float32)
+    tables = _Tables(prev, nxt, np.array(pair_sentence, dtype=np.int64),
+                     np.array(pair_passage, dtype=np.int64), first_passage, last_passage,
+                     types, log_length, word_counts, centre,
+                     _unit_rows(index.sentence_vectors - centre), _unit_rows(index.passage_vectors - centre))
+    _TABLES[index] = tables
+    return tables
+
+
+def _unit_rows(matrix: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
+    return (matrix / np.maximum(norms, 1e-6)).astype(np.float32)
+
+
+def _max_normalise(values: np.ndarray) -> np.ndarray:
     top = float(values.max()) if values.size else 0.0
     return values / top if top > 0 else np.zeros_like(values)
+
+
+def _z_score(values: np.ndarray) -> np.ndarray:
+    """Standardise within the corpus: removes the per-question offset and spread of a score."""
+    spread = float(values.std()) if values.size else 0.0
+    return (values - float(values.mean())) / spread if spread > 1e-6 else np.zeros_like(values)
+
+
+def _reciprocal_rank(values: np.ndarray, k: float = 10.0) -> np.ndarray:
+    """RRF-style ``k / (k + rank)`` (1 for the best): a rank transform robust to outliers."""
+    ranks = np.empty(values.size, dtype=np.float32)
+    ranks[np.argsort(-values, kind="stable")] = np.arange(values.size, dtype=np.float32)
+    return k / (k + ranks)
 
 
 def _sigmoid(value: float) -> float:
@@ -63,79 +220,128 @@ def _sigmoid(value: float) -> float:
 
 @dataclass(frozen=True)
 class SentenceScores:
-    """Per-candidate-sentence features and fused score (exposed for the benchmark)."""
+    """Per-sentence features, evidence and fused score for one question.
 
-    ids: np.ndarray
-    dense: np.ndarray
-    bm25: np.ndarray
+    Exposed so the benchmark can fit the weights on cached features instead of
+    re-running the whole ranking for every trial.
+
+    Attributes:
+        features: ``(n_sentences, len(FEATURES))``.
+        fused: ``features @ weights.vector()``.
+        evidence: ``(n_sentences, len(EVIDENCE))`` inputs of the abstention model.
+        passage_dense: Dense similarity of every passage (chooses passages).
+    """
+
+    features: np.ndarray
     fused: np.ndarray
+    evidence: np.ndarray
+    passage_dense: np.ndarray
 
 
 def score_sentences(index: CorpusIndex, question: str, question_vector: np.ndarray,
                     weights: RankingWeights) -> SentenceScores:
-    """Fused scores of the candidate sentences for one question."""
-    tokens = tokenize([question])[0]
-    n_sentences = len(index.sentences)
-    wide = weights.candidates
-    # Lexical scores over the whole tables (sparse, cheap); dense over the top candidates.
-    sentence_bm25_all = index.sentence_bm25.scores(tokens)
-    passage_bm25_all = index.passage_bm25.scores(tokens)
-    if len(index.passages) <= wide:
-        passage_ids = np.arange(len(index.passages))
-    else:
-        _, dense_ids = search(index.passage_index, question_vector, wide)
-        lexical_ids = np.argpartition(-passage_bm25_all, wide)[:wide]
-        passage_ids = np.union1d(dense_ids[dense_ids >= 0], lexical_ids)
-    sentence_set: set[int] = set()
-    for passage_id in passage_ids:
-        record = index.passages[int(passage_id)]
-        sentence_set.update(range(record.first, record.last + 1))
-    if n_sentences > wide:
-        _, dense_sentence_ids = search(index.sentence_index, question_vector, wide)
-        sentence_set.update(int(i) for i in dense_sentence_ids if i >= 0)
-        sentence_set.update(int(i) for i in np.argpartition(-sentence_bm25_all, wide)[:wide])
-        for sentence_id in list(sentence_set):  # make sure each sentence's passage is scored
-            passage_ids = np.union1d(passage_ids, [index.sentence_passage[sentence_id]])
-    ids = np.array(sorted(sentence_set), dtype=np.int64)
+    """Features and fused scores of every sentence of the corpus for one question."""
+    tables = _tables(index)
+    n = len(index.sentences)
+    vector = np.asarray(question_vector, dtype=np.float32)
+    dense = index.sentence_vectors @ vector
+    passage_dense_all = index.passage_vectors @ vector
 
-    dense = index.sentence_vectors[ids] @ question_vector
-    passage_dense_scores = index.passage_vectors[passage_ids] @ question_vector
-    passage_bm25 = _normalise(passage_bm25_all[passage_ids])
-    position = {int(s): i for i, s in enumerate(ids)}
-    best_passage_dense = np.zeros(len(ids), dtype=np.float32)
-    best_passage_bm25 = np.zeros(len(ids), dtype=np.float32)
-    for p_index, passage_id in enumerate(passage_ids):
-        record = index.passages[int(passage_id)]
-        for sentence_id in range(record.first, record.last + 1):
-            i = position.get(sentence_id)
-            if i is not None:
-                best_passage_dense[i] = max(best_passage_dense[i], passage_dense_scores[p_index])
-                best_passage_bm25[i] = max(best_passage_bm25[i], passage_bm25[p_index])
-    neighbour = np.zeros(len(ids), dtype=np.float32)
-    for i, sentence_id in enumerate(ids):
-        sentence = index.sentences[int(sentence_id)]
-        for other in (int(sentence_id) - 1, int(sentence_id) + 1):
-            j = position.get(other)
-            if j is not None and index.sentences[other].doc == sentence.doc \
-                    and index.sentences[other].paragraph == sentence.paragraph:
-                neighbour[i] = max(neighbour[i], dense[j])
-    answer_type = question_type(question)
-    cue = np.array([matches_type(index.sentence_text(int(s)), answer_type) for s in ids],
-                   dtype=np.float32)
-    bm25 = sentence_bm25_all[ids]
-    fused = (weights.sentence_dense * dense
-             + weights.passage_dense * best_passage_dense
-             + weights.neighbour_dense * neighbour
-             + weights.sentence_bm25 * _normalise(bm25)
-             + weights.passage_bm25 * best_passage_bm25
-             + weights.answer_type * cue)
-    return SentenceScores(ids, dense.astype(np.float32), bm25, fused.astype(np.float32))
+    # Lexical evidence, one sparse BM25 lookup per distinct question word: the per-word
+    # scores give both the BM25 sum and which sentences contain which words.
+    words = list(dict.fromkeys(tokenize([question])[0]))
+    bm25 = np.zeros(n, dtype=np.float32)
+    coverage = np.zeros(n, dtype=np.float32)
+    left = np.zeros(n, dtype=np.float32)  # words in the sentence or the one before it
+    right = np.zeros(n, dtype=np.float32)  # ... or the one after it
+    matched = np.zeros(n, dtype=np.float32)
+    corpus_coverage = 0.0
+    if words:
+        idf_total = 0.0
+        for word in words:
+            per_sentence = index.sentence_bm25.scores([word])
+            present = per_sentence > 0
+            frequency = int(present.sum())
+            idf = math.log((n + 1) / (frequency + 0.5))  # unknown words weigh the most
+            idf_total += idf
+            if frequency:
+                bm25 += per_sentence
+                coverage += idf * present
+                matched += present
+                left += idf * (present | present[tables.prev])
+                right += idf * (present | present[tables.next])
+                corpus_coverage += idf
+        if idf_total > 0:
+            coverage /= idf_total
+            left /= idf_total
+            right /= idf_total
+            corpus_coverage /= idf_total
+    passage_bm25_all = _max_normalise(index.passage_bm25.scores(words)) if words else \
+        np.zeros(len(index.passages), dtype=np.float32)
+
+    passage_dense = np.full(n, -1.0, dtype=np.float32)
+    np.maximum.at(passage_dense, tables.pair_sentence, passage_dense_all[tables.pair_passage])
+    passage_bm25 = np.zeros(n, dtype=np.float32)
+    np.maximum.at(passage_bm25, tables.pair_sentence, passage_bm25_all[tables.pair_passage])
+    bm25_share = _max_normalise(bm25)
+    # A sentence with no neighbour on one side borrows its own score there (no penalty
+    # for opening or closing a paragraph).
+    cues = np.zeros((n, len(TYPED)), dtype=np.float32)
+    asked = question_type(question)
+    if asked in TYPED:
+        column = TYPED.index(asked)
+        cues[:, column] = tables.types[:, column]
+
+    dense_rank = _reciprocal_rank(dense)
+    # Similarity after removing what every sentence of the corpus shares (its topic):
+    # spreads apart sentences that all look alike to the question.
+    centred_question = _unit_rows(vector - tables.centre)
+    centred_passage = np.full(n, -1.0, dtype=np.float32)
+    np.maximum.at(centred_passage, tables.pair_sentence,
+                  (tables.centred_passages @ centred_question)[tables.pair_passage])
+    features = np.column_stack([
+        dense, _z_score(dense), passage_dense, dense[tables.prev], dense[tables.next],
+        bm25_share, passage_bm25, bm25_share[tables.prev], bm25_share[tables.next],
+        coverage, left, right, tables.log_length,
+        np.log1p(np.maximum(tables.word_counts - matched, 0.0)),
+        _z_score(passage_dense), _z_score(bm25), dense_rank, _reciprocal_rank(bm25),
+        np.where(tables.has_prev, dense_rank[tables.prev], 0.0),
+        np.where(tables.has_next, dense_rank[tables.next], 0.0), ~tables.has_prev,
+        tables.centred_sentences @ centred_question, centred_passage, cues,
+    ]).astype(np.float32)
+    def constant(value: float) -> np.ndarray:
+        return np.full(n, value, dtype=np.float32)
+
+    # Abstention evidence: how well this sentence matches, and how much the corpus as a
+    # whole is about the question (its words known here; its vector near the corpus'
+    # centre; one sentence standing out from the rest).
+    evidence = np.column_stack([
+        dense, passage_dense, coverage, constant(corpus_coverage), constant(0.0),
+        constant(float(vector @ tables.centre)), features[:, FEATURES.index("sentence_dense_z")],
+        constant(float(coverage.max())), np.log1p(bm25),
+    ]).astype(np.float32)
+    return rescore(SentenceScores(features, features[:, 0], evidence, passage_dense_all), weights)
 
 
-def confidence(dense: float, bm25: float, weights: RankingWeights) -> float:
-    """Calibrated probability-like score that a sentence answers the question."""
-    evidence = weights.conf_dense * dense + weights.conf_bm25 * math.log1p(max(bm25, 0.0))
-    return _sigmoid(weights.conf_scale * (evidence - weights.conf_bias))
+def rescore(scores: SentenceScores, weights: RankingWeights) -> SentenceScores:
+    """The same sentences' fused score and margin under other weights (features reused).
+
+    Why: fitting tries many weight settings; the features do not depend on them.
+    """
+    fused = (scores.features @ weights.vector()).astype(np.float32)
+    order = np.argsort(-fused)
+    runner_up = np.full(fused.size, fused[order[0]], dtype=np.float32)
+    if fused.size > 1:
+        runner_up[order[0]] = fused[order[1]]
+    evidence = scores.evidence.copy()
+    evidence[:, EVIDENCE.index("margin")] = fused - runner_up
+    return SentenceScores(scores.features, fused, evidence, scores.passage_dense)
+
+
+def confidences(evidence: np.ndarray, weights: RankingWeights) -> np.ndarray:
+    """Calibrated probability that each sentence answers the question (logistic model)."""
+    logits = weights.a_bias + evidence.astype(np.float64) @ weights.abstention_vector()
+    return 1.0 / (1.0 + np.exp(-np.clip(logits, -50.0, 50.0)))
 
 
 def rank(index: CorpusIndex, question: str, question_vector: np.ndarray, top_k: int,
@@ -150,62 +356,49 @@ def rank(index: CorpusIndex, question: str, question_vector: np.ndarray, top_k: 
         weights: Fusion and abstention parameters.
     """
     scores = score_sentences(index, question, question_vector, weights)
+    return answer_from_scores(index, question, scores, top_k, weights)
+
+
+def answer_from_scores(index: CorpusIndex, question: str, scores: SentenceScores, top_k: int,
+                       weights: RankingWeights) -> Answer:
+    """Turn sentence scores into passages, highlights and the (possibly withheld) answer."""
+    tables = _tables(index)
     order = np.argsort(-scores.fused, kind="stable")
-    chosen_passages: list[int] = []
-    drivers: list[int] = []  # position (in ``scores``) of the sentence behind each passage
-    for i in order:
-        if len(chosen_passages) >= top_k:
+    chosen: list[int] = []
+    drivers: list[int] = []
+    covered = np.zeros(len(index.sentences), dtype=bool)
+    for sentence in order:
+        if len(chosen) >= top_k:
             break
-        sentence_id = int(scores.ids[i])
-        passage_id = _best_passage_for(index, sentence_id, question_vector)
-        if passage_id in chosen_passages or any(
-            index.passages[p].first <= sentence_id <= index.passages[p].last for p in chosen_passages
-        ):
-            continue
-        chosen_passages.append(passage_id)
-        drivers.append(int(i))
-    best = drivers[0] if drivers else None
-    position = {int(s): i for i, s in enumerate(scores.ids)}
+        sentence = int(sentence)
+        if covered[sentence]:
+            continue  # already inside a returned passage: no near-duplicate passages
+        first, last = int(tables.first_passage[sentence]), int(tables.last_passage[sentence])
+        passage = first + int(np.argmax(scores.passage_dense[first:last + 1]))
+        chosen.append(passage)
+        drivers.append(sentence)
+        record = index.passages[passage]
+        covered[record.first:record.last + 1] = True
+    if not chosen:
+        return Answer(question, None, 0.0, ())
+    confidence = confidences(scores.evidence[drivers], weights)
     passages = []
-    for passage_id, driver in zip(chosen_passages, drivers, strict=False):
+    for passage_id, driver, score in zip(chosen, drivers, confidence, strict=True):
         record = index.passages[passage_id]
-        text = index.passage_text(passage_id)
-        spans = [driver]
-        for sentence_id in range(record.first, record.last + 1):
-            j = position.get(sentence_id)
-            if j is not None and j != driver and \
-                    scores.fused[j] >= scores.fused[driver] - weights.highlight_margin:
-                spans.append(j)
-        highlights = tuple(
-            Span(index.sentences[int(scores.ids[j])].start - record.start,
-                 index.sentences[int(scores.ids[j])].end - record.start)
-            for j in spans
-        )
+        spans = [driver] + [
+            s for s in range(record.first, record.last + 1)
+            if s != driver and scores.fused[s] >= scores.fused[driver] - weights.highlight_margin
+        ]
         passages.append(Passage(
-            text=text,
+            text=index.passage_text(passage_id),
             source=index.documents[record.doc].source,
             start=record.start,
             end=record.end,
-            score=confidence(float(scores.dense[driver]), float(scores.bm25[driver]), weights),
-            highlights=highlights,
+            score=float(score),
+            highlights=tuple(Span(index.sentences[s].start - record.start,
+                                  index.sentences[s].end - record.start) for s in spans),
             paragraph=record.paragraph + 1,
         ))
-    if best is None:
-        return Answer(question, None, 0.0, ())
-    best_confidence = confidence(float(scores.dense[best]), float(scores.bm25[best]), weights)
-    answer = index.sentence_text(int(scores.ids[best])) if best_confidence >= weights.threshold else None
+    best_confidence = float(confidence[0])
+    answer = index.sentence_text(drivers[0]) if best_confidence >= weights.threshold else None
     return Answer(question, answer, best_confidence, tuple(passages))
-
-
-def _best_passage_for(index: CorpusIndex, sentence_id: int, question_vector: np.ndarray) -> int:
-    """Among the passages containing a sentence, the one most similar to the question."""
-    first = int(index.sentence_passage[sentence_id])
-    best, best_score = first, -2.0
-    candidate = first
-    while candidate < len(index.passages) and index.passages[candidate].first <= sentence_id:
-        if index.passages[candidate].last >= sentence_id:
-            similarity = float(index.passage_vectors[candidate] @ question_vector)
-            if similarity > best_score:
-                best, best_score = candidate, similarity
-        candidate += 1
-    return best
