@@ -25,24 +25,41 @@ def _starts_lowercase(line: str) -> bool:
     return bool(stripped) and stripped[0].islower()
 
 
+_TAIL = 256
+"""Characters of a growing paragraph's end that decide how the next piece joins it.
+
+Why only the tail: rescanning the whole paragraph for every joined line made a file that
+is one 50 MB paragraph take hours (quadratic); the decisions depend only on its end.
+"""
+
+
 def _continues(previous: str, following: str) -> bool:
     """True when a blank-line gap (page break) falls inside a sentence."""
     if previous.endswith("-"):
         return True
-    return not _TERMINAL.search(previous) and _starts_lowercase(following)
+    return not _TERMINAL.search(previous[-_TAIL:]) and _starts_lowercase(following)
 
 
 def _join_lines(lines: list[str]) -> str:
-    """Join the wrapped lines of one paragraph with single spaces, undoing hyphenation."""
-    out = ""
+    """Join the wrapped lines of one paragraph with single spaces, undoing hyphenation.
+
+    Built as a list and joined once (linear time whatever the paragraph's length).
+    """
+    parts: list[str] = []
+    tail = ""  # the last two characters joined so far
     for line in lines:
-        if not out:
-            out = line
-        elif re.search(r"[a-z]-$", out) and line[:1].islower():
-            out = out[:-1] + line  # "envi-" + "ronment" -> "environment"
+        if not parts:
+            parts.append(line)
+        elif len(tail) == 2 and tail[1] == "-" and "a" <= tail[0] <= "z" and line[:1].islower():
+            parts[-1] = parts[-1][:-1]  # "envi-" + "ronment" -> "environment"
+            parts.append(line)
+            tail = tail[0]
         else:
-            out = out + " " + line
-    return out
+            parts.append(" ")
+            parts.append(line)
+            tail = " "
+        tail = (tail + line)[-2:]
+    return "".join(parts)
 
 
 def repair_text(raw: str) -> str:
@@ -65,10 +82,13 @@ def repair_text(raw: str) -> str:
         elif blocks[-1]:
             blocks.append([])
     paragraphs = [_join_lines(block) for block in blocks if block]
-    merged: list[str] = []
+    groups: list[list[str]] = []  # paragraphs that a page break split, joined once at the end
+    tail = ""  # the end of the current group as joined so far
     for paragraph in paragraphs:
-        if merged and _continues(merged[-1], paragraph):
-            merged[-1] = _join_lines([merged[-1], paragraph])
+        if groups and _continues(tail, paragraph):
+            groups[-1].append(paragraph)
+            tail = _join_lines([tail, paragraph])[-_TAIL:]
         else:
-            merged.append(paragraph)
-    return "\n\n".join(merged)
+            groups.append([paragraph])
+            tail = paragraph[-_TAIL:]
+    return "\n\n".join(_join_lines(group) for group in groups)
