@@ -282,6 +282,10 @@ def run(data: Path, speech_questions: Path, params: ChunkingParams) -> tuple[str
         "after the one question embedding); index builds for the benchmark took "
         f"{build_seconds:.1f} s (cached embeddings).",
         "",
+        "## Targets of issue 4",
+        "",
+        *_targets(summarise(ours), summarise(speech_ours), summarise(peers["rrf"])),
+        "",
         "## Fitted weights (all three articles; the `RankingWeights` defaults)",
         "",
         "```",
@@ -292,6 +296,20 @@ def run(data: Path, speech_questions: Path, params: ChunkingParams) -> tuple[str
            for f in fields(final)):
         lines += ["", "**Note:** the shipped `RankingWeights` defaults differ from these fitted values."]
     return "\n".join(lines) + "\n", final
+
+
+def _targets(squad: Metrics, speech: Metrics, rrf: Metrics) -> list[str]:
+    """Each target of the issue with the measured value and whether it is met."""
+    checks = [
+        ("SQuAD sent@1 >= 0.80 (cross-validated)", squad.sent_at_1, squad.sent_at_1 >= 0.80),
+        ("SQuAD hit@3 >= 0.95 (cross-validated)", squad.hit_at_3, squad.hit_at_3 >= 0.95),
+        ("speech sent@1 >= 0.90", speech.sent_at_1, speech.sent_at_1 >= 0.90),
+        ("SQuAD off-topic declined >= 0.99", squad.off_topic_declined, squad.off_topic_declined >= 0.99),
+        ("SQuAD answerable declined <= 0.01", squad.answerable_declined, squad.answerable_declined <= 0.01),
+        ("above RRF on sent@1 and hit@3", squad.sent_at_1 - rrf.sent_at_1,
+         squad.sent_at_1 > rrf.sent_at_1 and squad.hit_at_3 > rrf.hit_at_3),
+    ]
+    return [f"- {name}: {value:.3f} — {'met' if ok else '**not met**'}" for name, value, ok in checks]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
