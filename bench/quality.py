@@ -312,6 +312,20 @@ def _targets(squad: Metrics, speech: Metrics, rrf: Metrics) -> list[str]:
     return [f"- {name}: {value:.3f} — {'met' if ok else '**not met**'}" for name, value, ok in checks]
 
 
+START, END = "<!-- quality:start -->", "<!-- quality:end -->"
+
+
+def write_section(path: Path, report: str) -> None:
+    """Replace only this benchmark's section of ``path``: other benchmarks (perf) share the file."""
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    block = f"{START}\n{report}{END}\n"
+    if START in old and END in old:
+        new = old[:old.index(START)] + block + old[old.index(END) + len(END):].lstrip("\n")
+    else:
+        new = block + ("\n" + old if old else "")
+    path.write_text(new, encoding="utf-8")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark, print the report, and write it to ``--out``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -323,7 +337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report, _ = run(args.data, args.speech_questions, ChunkingParams())
     print(report)
     if not args.no_write:
-        args.out.write_text(report, encoding="utf-8")
+        write_section(args.out, report)
     return 0
 
 
