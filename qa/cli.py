@@ -153,4 +153,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run through the imported module, not this ``__main__`` copy, so subcommands that
+    # plugins registered on ``qa.cli`` (serve, eval) are seen by ``python -m qa.cli`` too.
+    from qa.cli import main as _main
+
+    sys.exit(_main())
