@@ -134,6 +134,16 @@ def test_example_click_and_no_answer(browser: Any, served: Served) -> None:
         page.locator("#examples button", has_text="When did Ryutaro Hashimoto visit China?").click()
         page.locator("#answer-box", has_text="1997").wait_for(timeout=TIMEOUT_MS)
         assert page.locator("#question textarea").input_value() == "When did Ryutaro Hashimoto visit China?"
+        assert page.locator(".passage-head:visible").count() == 3
+
+        # A new passage count re-asks the same question.
+        count = page.locator("#top-k input[type=number]")
+        count.fill("5")
+        count.press("Enter")
+        page.wait_for_function("() => document.querySelectorAll('#passage-5 .passage-head').length > 0"
+                               " && document.querySelector('#passage-5 .passage-head').offsetParent !== null",
+                               timeout=TIMEOUT_MS)
+        assert page.locator(".passage-head:visible").count() == 5
 
         _ask(page, "What is the recipe for chocolate cake?")
         page.locator("#answer-box", has_text="does not seem to answer").wait_for(timeout=TIMEOUT_MS)
@@ -155,7 +165,7 @@ def test_upload_is_cited_then_back_to_the_speech(browser: Any, served: Served, t
         page.goto(served.url)
         page.locator("#uploads").get_by_text("Your own documents").click()
         page.locator("#upload input[type=file]").set_input_files([str(notes), str(broken)])
-        status = page.locator("#corpus-status", has_text="lighthouse.txt")
+        status = page.locator("#status", has_text="lighthouse.txt")
         status.wait_for(timeout=TIMEOUT_MS)
         assert "Could not read broken.docx" in status.inner_text()
 
@@ -165,9 +175,9 @@ def test_upload_is_cited_then_back_to_the_speech(browser: Any, served: Served, t
         page.screenshot(path=str(ARTIFACTS / "ui-upload-phone.png"), full_page=True)
 
         page.locator("#use-speech").click()
-        page.locator("#corpus-status", has_text="Searching: the speech").wait_for(timeout=TIMEOUT_MS)
+        page.locator("#status", has_text="Searching: the speech").wait_for(timeout=TIMEOUT_MS)
         page.wait_for_function(
-            "() => !document.querySelector('#corpus-status').innerText.includes('lighthouse')",
+            "() => !document.querySelector('#status').innerText.includes('lighthouse')",
             timeout=TIMEOUT_MS)
         _ask(page, GLOBAL_500)
         page.locator("#answer-box", has_text="2001").wait_for(timeout=TIMEOUT_MS)

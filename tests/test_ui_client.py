@@ -229,3 +229,28 @@ def test_serve_command_serves_the_speech_on_loopback() -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def test_uploads_over_20_mb_are_refused(client: Client, tmp_path: Path) -> None:
+    big = tmp_path / "big.txt"
+    with big.open("wb") as handle:
+        handle.truncate(20 * 1024 * 1024 + 1)
+    with pytest.raises(ValueError, match="maximum file size"):
+        client.predict([handle_file(str(big))], api_name="/upload")
+    assert "2001" in client.predict(GLOBAL_500, api_name="/ask")["answer"]
+
+
+def test_serve_arguments_default_to_loopback() -> None:
+    from qa.cli import build_parser
+
+    args = build_parser().parse_args(["serve"])
+    assert (args.host, args.port, args.index) == ("127.0.0.1", 7860, None)
+    args = build_parser().parse_args(["serve", "--host", "0.0.0.0", "--port", "8080", "--index", "idx"])
+    assert (args.host, args.port, args.index) == ("0.0.0.0", 8080, Path("idx"))
+
+
+def test_the_cli_does_not_import_gradio_until_serve() -> None:
+    """``speech-qa ask`` stays fast: registering ``serve`` must not import gradio."""
+    code = "import sys; from qa.cli import build_parser; build_parser(); print('gradio' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

@@ -94,6 +94,7 @@ CSS = """
 .passage .html-container { padding: 10px 14px 0 14px !important; }
 .passage .passage { border: none !important; border-radius: 0 !important; }  /* Gradio nests a group twice */
 #status .html-container { padding-top: 0 !important; padding-bottom: 0 !important; }
+#page-body { gap: var(--layout-gap); }
 /* Gradio lays tokens out as flex boxes and breaks words anywhere; a passage reads better as
    one paragraph of running text with the answering sentence marked inline. */
 .passage-text .textfield { display: block !important; word-break: normal !important;
@@ -108,6 +109,9 @@ CSS = """
 .upload-problem { color: #b91c1c; }
 @media (max-width: 480px) {
   .gradio-container { padding: 0 6px !important; }
+  #page-body > #options { order: 2; }
+  #page-body > #results { order: 1; }
+  #examples button { font-size: 0.85rem; padding: 4px 8px; text-align: left; }
   .answer-box .answer-text { font-size: 1.12rem; }
 }
 """
@@ -276,7 +280,7 @@ def _status_html(session: SessionCorpus | None, problems: Sequence[str] = ()) ->
               for problem in problems]
     if problems and not session:
         lines.append("<p>Questions still go to the speech.</p>")
-    return '<div class="corpus-status" id="corpus-status">' + "".join(lines) + "</div>"
+    return '<div class="corpus-status">' + "".join(lines) + "</div>"
 
 
 def read_uploads(base: QA, files: Sequence[str] | None,
@@ -337,6 +341,12 @@ def build_app(engine: QA) -> gr.Blocks:
         except QuestionError as exc:
             raise gr.Error(str(exc), title="Please check the question") from exc
 
+    def ask_again(question: str, top_k: float, session: SessionCorpus | None) -> Any:
+        """Re-ask with a new passage count; nothing to do before a first question."""
+        if not (question or "").strip():
+            return gr.skip()
+        return ask(question, top_k, session)
+
     def use_files(files: list[str] | None) -> tuple[SessionCorpus | None, str]:
         """Build this session's corpus from the files now in the upload box."""
         session, problems = read_uploads(engine, files, session_encoder)
@@ -345,6 +355,10 @@ def build_app(engine: QA) -> gr.Blocks:
     def use_speech() -> tuple[None, None, str]:
         """Back to the base corpus alone: forget the uploads and empty the upload box."""
         return None, None, _status_html(None)
+
+    def mirror(message: str) -> str:
+        """The same status under the upload box, where a phone user is looking."""
+        return message
 
     with gr.Blocks(title=TITLE, analytics_enabled=False) as app:
         session_state = gr.State(None)
@@ -361,50 +375,66 @@ def build_app(engine: QA) -> gr.Blocks:
             components=[question], samples=[[q] for q in EXAMPLES], label="Examples (click to ask)",
             elem_id="examples", samples_per_page=len(EXAMPLES),
         )
-        top_k = gr.Slider(1, MAX_PASSAGES, value=DEFAULT_TOP_K, step=1, label="Passages to show",
-                          elem_id="top-k")
-        with gr.Accordion("Your own documents", open=False, elem_id="uploads"):
-            files = gr.File(
-                label=f"Upload .txt, .md, .pdf, .docx or .html (up to {MAX_UPLOAD.upper()} each)",
-                file_count="multiple", file_types=UPLOAD_TYPES, type="filepath", elem_id="upload",
-            )
-            speech_button = gr.Button("Back to the speech alone", size="sm", elem_id="use-speech")
         status = gr.HTML(_status_html(None), elem_id="status")
-
-        answer_box = gr.HTML(visible=False, elem_id="answer")
-        passage_widgets: list[Any] = []
-        for rank in range(MAX_PASSAGES):
-            with gr.Group(visible=False, elem_classes=["passage"], elem_id=f"passage-{rank + 1}") as column:
-                head = gr.HTML()
-                text = gr.HighlightedText(
-                    show_label=False, color_map=COLOURS, show_legend=False, show_inline_category=False,
-                    combine_adjacent=False, elem_classes=["passage-text"], interactive=False,
-                )
-            passage_widgets += [column, head, text]
+        with gr.Column(elem_id="page-body"):
+            # Options first on a desktop; on a phone CSS moves them under the results so
+            # the answer is on screen right after asking.
+            with gr.Column(elem_id="options"):
+                top_k = gr.Slider(1, MAX_PASSAGES, value=DEFAULT_TOP_K, step=1, label="Passages to show",
+                                  elem_id="top-k")
+                with gr.Accordion("Your own documents", open=False, elem_id="uploads"):
+                    files = gr.File(
+                        label=f"Upload .txt, .md, .pdf, .docx or .html (up to {MAX_UPLOAD.upper()} each)",
+                        file_count="multiple", file_types=UPLOAD_TYPES, type="filepath", elem_id="upload",
+                    )
+                    upload_status = gr.HTML(_status_html(None), elem_id="upload-status")
+                    speech_button = gr.Button("Back to the speech alone", size="sm", elem_id="use-speech")
+            with gr.Column(elem_id="results"):
+                answer_box = gr.HTML(visible=False, elem_id="answer")
+                passage_widgets: list[Any] = []
+                for rank in range(MAX_PASSAGES):
+                    with gr.Group(visible=False, elem_classes=["passage"],
+                                  elem_id=f"passage-{rank + 1}") as column:
+                        head = gr.HTML()
+                        text = gr.HighlightedText(
+                            show_label=False, color_map=COLOURS, show_legend=False,
+                            show_inline_category=False, combine_adjacent=False,
+                            elem_classes=["passage-text"], interactive=False,
+                        )
+                    passage_widgets += [column, head, text]
         with gr.Accordion("JSON (what the /ask API returns)", open=False):
             result_json = gr.JSON(show_label=False, elem_id="result-json")
 
         render_outputs = [answer_box, *passage_widgets]
-        asked = gr.on(
-            triggers=[question.submit, ask_button.click], fn=ask,
-            inputs=[question, top_k, session_state], outputs=[result_json],
-            api_name="ask", api_description="Answer a question; returns Answer.to_dict().",
-        )
-        asked.success(render_answer, inputs=[result_json, session_state], outputs=render_outputs,
-                      api_visibility="private", show_progress="hidden")
-        examples.click(lambda sample: sample[0], inputs=[examples], outputs=[question],
-                       api_visibility="private", show_progress="hidden").then(
-            ask, inputs=[question, top_k, session_state], outputs=[result_json],
-            api_visibility="private").success(
-            render_answer, inputs=[result_json, session_state], outputs=render_outputs,
-            api_visibility="private", show_progress="hidden")
+        inputs = [question, top_k, session_state]
 
-        gr.on(triggers=[files.upload, files.delete], fn=use_files, inputs=[files],
-              outputs=[session_state, status], api_name="upload",
-              api_description="Use these files (plus the speech) for this session's questions.")
-        gr.on(triggers=[speech_button.click, files.clear], fn=use_speech,
-              outputs=[session_state, files, status], api_name="use_speech",
-              api_description="Forget this session's uploads: questions go to the speech alone.")
+        def then_render(event: Any) -> None:
+            """Draw the event's ``Answer.to_dict()`` into the page once it succeeded."""
+            event.success(render_answer, inputs=[result_json, session_state], outputs=render_outputs,
+                          api_visibility="private", show_progress="hidden", scroll_to_output=True)
+
+        then_render(gr.on(
+            triggers=[question.submit, ask_button.click], fn=ask, inputs=inputs, outputs=[result_json],
+            api_name="ask", api_description="Answer a question; returns Answer.to_dict().",
+        ))
+        then_render(examples.click(
+            lambda sample: sample[0], inputs=[examples], outputs=[question],
+            api_visibility="private", show_progress="hidden",
+        ).then(ask, inputs=inputs, outputs=[result_json], api_visibility="private"))
+        then_render(gr.on(triggers=[top_k.change, top_k.release], fn=ask_again, inputs=inputs,
+                          outputs=[result_json], trigger_mode="always_last",
+                          api_visibility="private", show_progress="hidden"))
+
+        for event in (
+            gr.on(triggers=[files.upload, files.delete], fn=use_files, inputs=[files],
+                  outputs=[session_state, status], api_name="upload",
+                  api_description="Use these files (plus the speech) for this session's questions."),
+            gr.on(triggers=[speech_button.click, files.clear], fn=use_speech,
+                  outputs=[session_state, files, status], api_name="use_speech",
+                  api_description="Forget this session's uploads: questions go to the speech alone."),
+        ):
+            event.then(mirror, inputs=[status], outputs=[upload_status], api_visibility="private",
+                       show_progress="hidden")
     return app
 
 
