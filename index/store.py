@@ -16,6 +16,7 @@ parses anything, so a truncated or tampered file is refused with its name.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -35,6 +36,7 @@ from tqdm.auto import tqdm
 
 from index.encoder import Encoder
 from index.errors import IndexBuildError, IndexLoadError
+from index.faiss_guard import check_faiss_file
 from index.lexical import LexicalIndex
 from index.vectors import all_vectors, build_vector_index
 from ingest import ChunkingParams, Document, corpus_hash, make_passages, split_sentences
@@ -145,16 +147,52 @@ def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     rows = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            try:
+    number = 0
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
                 row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise IndexLoadError(f"{path}: line {number} is not valid JSON") from exc
-            if not isinstance(row, dict):
-                raise IndexLoadError(f"{path}: line {number} is not a JSON object")
-            rows.append(row)
+                if not isinstance(row, dict):
+                    raise IndexLoadError(f"{path}: line {number} is not a JSON object")
+                rows.append(row)
+    except UnicodeDecodeError as exc:
+        raise IndexLoadError(f"{path}: line {number + 1} is not UTF-8 text") from exc
+    except (json.JSONDecodeError, RecursionError) as exc:  # nesting too deep is not our JSON
+        raise IndexLoadError(f"{path}: line {number} is not valid JSON") from exc
     return rows
+
+
+_Record = TypeVar("_Record", SentenceRecord, PassageRecord)
+
+
+def _read_records(path: Path, kind: type[_Record]) -> list[_Record]:
+    """Rows of a span table, each exactly the record's fields, all whole numbers.
+
+    Why so strict: these numbers index documents and arrays; a string or a float from a
+    hand-made table would surface later as a TypeError deep in ranking, not as a message.
+    """
+    fields = [field.name for field in dataclasses.fields(kind)]
+    records = []
+    for number, row in enumerate(_read_jsonl(path), 1):
+        if sorted(row) != sorted(fields) or not all(
+                type(row[name]) is int for name in fields):  # bool is not a position
+            raise IndexLoadError(
+                f"{path}: row {number} is not a {kind.__name__} "
+                f"(expected whole numbers {', '.join(fields)})"
+            )
+        records.append(kind(**row))
+    return records
+
+
+def _read_documents(path: Path) -> list[Document]:
+    """The documents table: each row a JSON object with string ``doc_id``, ``source``, ``text``."""
+    documents = []
+    for number, row in enumerate(_read_jsonl(path), 1):
+        doc_id, source, text = row.get("doc_id"), row.get("source"), row.get("text")
+        if not (isinstance(doc_id, str) and isinstance(source, str) and isinstance(text, str)):
+            raise IndexLoadError(f"{path}: row {number} is not a document (doc_id, source, text)")
+        documents.append(Document(doc_id, source, text))
+    return documents
 
 
 class CorpusIndex:
@@ -370,15 +408,9 @@ class CorpusIndex:
                 raise IndexLoadError(f"{path}: missing from the index")
             if _sha256(path) != digest:
                 raise IndexLoadError(f"{path}: corrupt (checksum does not match the manifest)")
-        documents = [
-            Document(str(row["doc_id"]), str(row["source"]), str(row["text"]))
-            for row in _read_jsonl(folder / "documents.jsonl")
-        ]
-        try:
-            sentences = [SentenceRecord(**row) for row in _read_jsonl(folder / "sentences.jsonl")]
-            passages = [PassageRecord(**row) for row in _read_jsonl(folder / "passages.jsonl")]
-        except TypeError as exc:
-            raise IndexLoadError(f"{folder}: sentence/passage table has unexpected fields") from exc
+        documents = _read_documents(folder / "documents.jsonl")
+        sentences = _read_records(folder / "sentences.jsonl", SentenceRecord)
+        passages = _read_records(folder / "passages.jsonl", PassageRecord)
         counts = manifest["counts"]
         for name, rows in (("documents", documents), ("sentences", sentences), ("passages", passages)):
             if len(rows) != counts.get(name):
@@ -388,8 +420,9 @@ class CorpusIndex:
         indexes = []
         for name, expected in (("sentences.faiss", len(sentences)), ("passages.faiss", len(passages))):
             try:
+                check_faiss_file(folder / name)  # lengths vs file size, before FAISS allocates
                 vector_index = faiss.read_index(str(folder / name))
-            except RuntimeError as exc:
+            except (RuntimeError, MemoryError) as exc:
                 raise IndexLoadError(f"{folder / name}: not a readable FAISS index") from exc
             if vector_index.ntotal != expected or vector_index.d != manifest["model"]["dimension"]:
                 raise IndexLoadError(
@@ -398,13 +431,27 @@ class CorpusIndex:
                 )
             indexes.append(vector_index)
         _check_spans(folder, documents, sentences, passages)
-        try:
-            sentence_bm25 = LexicalIndex.load(folder / "bm25_sentences", len(sentences))
-            passage_bm25 = LexicalIndex.load(folder / "bm25_passages", len(passages))
-        except (OSError, ValueError, KeyError) as exc:
-            raise IndexLoadError(f"{folder}: BM25 tables cannot be read ({exc})") from exc
+        sentence_bm25 = _load_bm25(folder / "bm25_sentences", len(sentences))
+        passage_bm25 = _load_bm25(folder / "bm25_passages", len(passages))
         return cls(documents, sentences, passages, indexes[0], indexes[1],
                    sentence_bm25, passage_bm25, manifest)
+
+
+def _load_bm25(folder: Path, size: int) -> LexicalIndex:
+    """Load one BM25 table; any failure (bm25s raises many types) names its folder.
+
+    Arrays load with ``allow_pickle=False``: an object array planted here is refused.
+    """
+    try:
+        lexical = LexicalIndex.load(folder, size)
+        # Score one known word: arrays of the wrong type or length fail here, not mid-question.
+        probe = lexical.scores(list(lexical._model.vocab_dict)[:1])
+        if probe.shape != (size,) or not np.isfinite(probe).all():
+            raise ValueError(f"scores of shape {probe.shape} for {size} items")
+        return lexical
+    except Exception as exc:  # TypeError, KeyError, ValueError, OSError, MemoryError...
+        raise IndexLoadError(f"{folder}: BM25 table cannot be read ({type(exc).__name__}: "
+                             f"{' '.join(str(exc).split())[:200]})") from exc
 
 
 def _check_spans(folder: Path, documents: list[Document], sentences: list[SentenceRecord],
@@ -435,7 +482,7 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         raise IndexLoadError(f"{path}: missing; {folder} is not a speech-qa index")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise IndexLoadError(f"{path}: not valid JSON") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
         raise IndexLoadError(f"{path}: not a speech-qa index manifest")
