@@ -33,11 +33,18 @@ _PERSON = re.compile(r"\b(Mr|Mrs|Ms|Dr|Prof|President|Mayor|King|Queen|Duke|Prim
                      r"|(?<=[a-z,] )[A-Z][a-z]+ [A-Z][a-z]+")
 _PLACE = re.compile(r"\b(in|at|near|from|to) (the )?[A-Z][a-z]+")
 
+#: Nouns whose value is a quantity: "what was the total investment?" asks for a number.
+_QUANTITIES = (r"total|sum|budget|cost|price|value|amount|investment|population|size|area|length|"
+               r"height|depth|width|weight|rate|percentage|number|count|capacity|speed|temperature")
+
 _QUESTION_TYPES: tuple[tuple[re.Pattern[str], AnswerType], ...] = (
-    (re.compile(r"^\s*when\b|\bwhat (year|date|month|decade|century)\b|\bwhich year\b"
-                r"|\bin what year\b|\bhow long ago\b", re.IGNORECASE), AnswerType.DATE),
-    (re.compile(r"\bhow (many|much|long|far|large|big|old)\b|\bwhat (percentage|amount|number)\b"
-                r"|\bwhat was the (total|budget|cost)\b", re.IGNORECASE), AnswerType.NUMBER),
+    (re.compile(r"^\s*when\b|\b(what|which) (years?|dates?|months?|decades?|centur(y|ies)|period)\b"
+                r"|\bin what year\b|\bhow long ago\b|\bsince when\b|\buntil when\b",
+                re.IGNORECASE), AnswerType.DATE),
+    (re.compile(r"\bhow (many|much|long|far|large|big|old|high|tall|fast|often)\b"
+                r"|\bwhat (percentage|proportion|share|amount|number|quantity|sum)\b"
+                rf"|\bwhat (is|was|were|are) the ((total|overall|combined|annual) )?({_QUANTITIES})\b",
+                re.IGNORECASE), AnswerType.NUMBER),
     (re.compile(r"^\s*who(m|se)?\b|\bwhich (person|people|official|leader)\b", re.IGNORECASE),
      AnswerType.PERSON),
     (re.compile(r"^\s*where\b|\bwhat (country|city|place|region)\b|\bwhich (country|city)\b",

@@ -59,39 +59,39 @@ class RankingWeights:
     names after ``w_`` / ``a_`` match ``FEATURES`` / ``EVIDENCE``.
     """
 
-    w_sentence_dense: float = 0.09937
-    w_sentence_dense_z: float = 0.4515
-    w_passage_dense: float = 0.1214
-    w_previous_dense: float = 0.06896
-    w_next_dense: float = 0.05269
-    w_sentence_bm25: float = 0.249
-    w_passage_bm25: float = 0.8323
-    w_previous_bm25: float = 0.3575
-    w_next_bm25: float = 0.2296
-    w_coverage: float = 0.4254
-    w_left_coverage: float = 0.6489
-    w_right_coverage: float = 0.3191
-    w_length: float = 0.2804
+    w_sentence_dense: float = 0.09924
+    w_sentence_dense_z: float = 0.4514
+    w_passage_dense: float = 0.1212
+    w_previous_dense: float = 0.06853
+    w_next_dense: float = 0.0532
+    w_sentence_bm25: float = 0.2488
+    w_passage_bm25: float = 0.8325
+    w_previous_bm25: float = 0.3577
+    w_next_bm25: float = 0.2305
+    w_coverage: float = 0.425
+    w_left_coverage: float = 0.6484
+    w_right_coverage: float = 0.3189
+    w_length: float = 0.2799
     w_novel_words: float = 0.2702
     w_passage_dense_z: float = 1.046
-    w_sentence_bm25_z: float = 0.4824
-    w_dense_rank: float = 0.6307
-    w_bm25_rank: float = 0.2829
-    w_previous_rank: float = 0.373
-    w_next_rank: float = -0.3693
-    w_paragraph_start: float = -0.3163
-    w_centred_dense: float = 0.4768
-    w_centred_passage: float = 0.2772
-    w_cue_date: float = 0.2502
-    w_cue_number: float = 0.1842
+    w_sentence_bm25_z: float = 0.4822
+    w_dense_rank: float = 0.6305
+    w_bm25_rank: float = 0.2831
+    w_previous_rank: float = 0.3719
+    w_next_rank: float = -0.3697
+    w_paragraph_start: float = -0.3161
+    w_centred_dense: float = 0.4762
+    w_centred_passage: float = 0.2769
+    w_cue_date: float = 0.2607
+    w_cue_number: float = 0.1992
     w_cue_person: float = 0.3036
     w_cue_place: float = 0.2076
     highlight_margin: float = 0.69
     """Also highlight a sentence of the passage whose fused log-odds is within this of the
     driver's (ln 2: at least half as likely to be the answer)."""
-    a_bias: float = -4.18
-    a_dense: float = 5.755
-    a_passage_dense: float = 5.219
+    a_bias: float = -4.181
+    a_dense: float = 5.756
+    a_passage_dense: float = 5.22
     a_coverage: float = 0.0
     a_corpus_coverage: float = 0.0
     a_margin: float = 0.0
@@ -99,7 +99,7 @@ class RankingWeights:
     a_dense_z: float = 0.0
     a_best_coverage: float = 0.0
     a_bm25: float = 0.0
-    threshold: float = 0.3738
+    threshold: float = 0.3737
 
     def vector(self) -> np.ndarray:
         """The fusion weights in ``FEATURES`` order."""
