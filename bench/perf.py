@@ -479,6 +479,7 @@ def bench_scale(sizes: Sequence[int], query_count: int, build_index: Path | None
             "recall@10 vs exact | flat search median | bytes per vector |",
             "|---|---|---|---|---|---|---|---|---|"]
     raw: dict[str, Any] = {}
+    sweeps: list[str] = []
     for size in sizes:
         for data in ("uniform random", "clustered"):
             if data == "uniform random":
@@ -512,6 +513,16 @@ def bench_scale(sizes: Sequence[int], query_count: int, build_index: Path | None
                     sink.extend(time_search(target, query[None]))
             _, found = product.search(queries, 10)
             recall = recall_at_k(found, truth)
+            if info["kind"] == "hnsw":  # the trade-off the calibration chose from
+                chosen = product.hnsw.efSearch
+                sweep = []
+                for ef in (32, 64, 128, 256, 512):
+                    product.hnsw.efSearch = ef
+                    _, swept = product.search(queries, 10)
+                    sweep.append(f"ef {ef}: {recall_at_k(swept, truth):.3f} in "
+                                 f"{ms(statistics.median(time_search(product, queries[:100])))}")
+                product.hnsw.efSearch = chosen
+                sweeps.append(f"- {size:,} {data}: " + "; ".join(sweep))
             per_vector = index_bytes(product) / size
             params = {k: v for k, v in info.items() if k != "count"}
             rows.append(f"| {size:,} | {data} | `{json.dumps(params)}` | {build_seconds:.1f} s | "
@@ -529,7 +540,8 @@ def bench_scale(sizes: Sequence[int], query_count: int, build_index: Path | None
              "(every vector is ~equally far from every other), the worst case for any approximate index. "
              "`clustered` draws vectors around 1 topic centre per 1,000 vectors at cosine ~0.75, "
              "the shape of text embeddings. Bytes per vector: the serialized FAISS index (the loaded "
-             "index shares this memory with the ranking's vector view: no second copy).", "", *rows]
+             "index shares this memory with the ranking's vector view: no second copy).", "", *rows,
+             "", "Recall@10 and search median of the same graph at other beams (efSearch):", "", *sweeps]
     if build_index is not None and (build_index / "manifest.json").is_file():
         lines += ["", *real_recall(build_index)]
     return section("5. Scale", f"bench/perf.py scale --sizes {','.join(map(str, sizes))} "

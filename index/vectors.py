@@ -50,13 +50,15 @@ class HNSWParams:
             ``speech-qa index`` wall time on a large collection).
         ef_search: Smallest query-time beam tried; ``build_vector_index`` raises it until
             the measured recall reaches ``target_recall``.  Stored in the index file.
-        target_recall: Recall@10 against exact search that the calibration must reach.
+        target_recall: Recall@10 against exact search that the calibration must reach;
+            0.98 leaves a margin for the issue's 0.95 (measured: calibration 0.971 at a
+            beam where fresh in-distribution queries got 0.950).
     """
 
     m: int = 16
     ef_construction: int = 40
     ef_search: int = 64
-    target_recall: float = 0.97
+    target_recall: float = 0.98
 
 
 DEFAULT_HNSW = HNSWParams()
@@ -79,21 +81,22 @@ def recall_at_k(found: np.ndarray, exact: np.ndarray) -> float:
     return hits / float((exact >= 0).sum())
 
 
-def _calibration_queries(held_out: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Held-out rows plus normalised midpoints of random pairs of them.
+def _calibration_queries(held_out: np.ndarray, stored: np.ndarray, rank: int = 10) -> np.ndarray:
+    """Held-out rows plus, for each, its normalised midpoint with its ``rank``-th neighbour.
 
-    Why midpoints: questions are not sentences; their vectors fall between the corpus'
-    clusters, where a graph search is hardest (measured: held-out rows alone reported
-    recall 1.0 at a beam that gave 0.92 on off-corpus queries).
+    Why midpoints: a question is near the passages that answer it, not equal to any of
+    them; a held-out row alone lies on the data and is found too easily (measured: 1.0
+    recall at a beam that gave 0.92 on off-corpus queries).  Midpoints of *random* pairs
+    were tried and rejected: they fall between topics, where no neighbour is near, and
+    pushed the beam to 2048 (24 ms) on data that 64 (0.2 ms) served at recall 0.98.
     """
-    if len(held_out) < 2:
+    if len(held_out) == 0 or len(stored) <= rank:
         return held_out
-    rng = np.random.default_rng(seed)
-    mixed = held_out + held_out[rng.permutation(len(held_out))]
-    norms = np.linalg.norm(mixed, axis=1, keepdims=True)
-    keep = norms[:, 0] > 1e-6
-    midpoints = (mixed[keep] / norms[keep]).astype(np.float32)
-    return np.ascontiguousarray(np.concatenate([held_out, midpoints]))
+    scores = held_out @ stored.T
+    neighbour = np.argpartition(-scores, rank, axis=1)[:, rank]
+    mixed = held_out + stored[neighbour]
+    midpoints = mixed / np.maximum(np.linalg.norm(mixed, axis=1, keepdims=True), 1e-6)
+    return np.ascontiguousarray(np.concatenate([held_out, midpoints.astype(np.float32)]))
 
 
 def calibrate_ef_search(index: faiss.IndexHNSW, stored: np.ndarray, queries: np.ndarray,
@@ -164,7 +167,7 @@ def build_vector_index(vectors: np.ndarray, threshold: int = HNSW_THRESHOLD,
     held_out = min(_CALIBRATION_QUERIES, len(vectors) // 10)
     cut = len(vectors) - held_out
     graph.add(vectors[:cut])
-    _, recall = calibrate_ef_search(graph, vectors[:cut], _calibration_queries(vectors[cut:]),
+    _, recall = calibrate_ef_search(graph, vectors[:cut], _calibration_queries(vectors[cut:], vectors[:cut]),
                                     hnsw.ef_search, hnsw.target_recall)
     if recall < hnsw.target_recall:
         # Even the widest beam misses neighbours (structureless data: measured 0.73 at
