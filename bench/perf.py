@@ -514,14 +514,15 @@ def bench_scale(sizes: Sequence[int], query_count: int, build_index: Path | None
             _, found = product.search(queries, 10)
             recall = recall_at_k(found, truth)
             if info["kind"] == "hnsw":  # the trade-off the calibration chose from
-                chosen = product.hnsw.efSearch
+                graph: Any = product
+                chosen = graph.hnsw.efSearch
                 sweep = []
                 for ef in (32, 64, 128, 256, 512):
-                    product.hnsw.efSearch = ef
+                    graph.hnsw.efSearch = ef
                     _, swept = product.search(queries, 10)
                     sweep.append(f"ef {ef}: {recall_at_k(swept, truth):.3f} in "
                                  f"{ms(statistics.median(time_search(product, queries[:100])))}")
-                product.hnsw.efSearch = chosen
+                graph.hnsw.efSearch = chosen
                 sweeps.append(f"- {size:,} {data}: " + "; ".join(sweep))
             per_vector = index_bytes(product) / size
             params = {k: v for k, v in info.items() if k != "count"}
