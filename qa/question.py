@@ -11,7 +11,10 @@ import re
 from qa.errors import QuestionError
 
 MAX_QUESTION_CHARS = 2000
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff"
+                      r"\ud800-\udfff]")
+"""Control and invisible formatting characters, bidi overrides, and lone surrogates (which
+JSON can carry, e.g. ``"\\ud800"`` sent to ``/ask``, but no tokenizer or UTF-8 output can)."""
 _SPACES = re.compile(r"\s+")
 
 
