@@ -65,12 +65,24 @@ class BuildProgress:
     def __init__(self, enabled: bool, stages: Sequence[str] = BUILD_STAGES) -> None:
         self._stages = list(stages)
         self._current: str | None = None
+        self._started = time.perf_counter()
+        self._since = self._started
+        self.seconds: dict[str, float] = {}
+        """Wall seconds spent in each stage so far (shown when the bar closes)."""
+        self._closed = False
         self._bar = tqdm(total=len(self._stages), unit="stage", desc="index", leave=True,
                          disable=not enabled, bar_format="{desc}: {n_fmt}/{total_fmt} stages {bar}"
                          " [{elapsed}]")
 
+    def _lap(self) -> None:
+        now = time.perf_counter()
+        if self._current is not None:
+            self.seconds[self._current] = self.seconds.get(self._current, 0.0) + now - self._since
+        self._since = now
+
     def stage(self, name: str) -> None:
         """Mark the stages up to ``name`` done and show ``name`` as running."""
+        self._lap()
         if name in self._stages:
             done = self._stages.index(name)
             self._bar.update(max(0, done - self._bar.n))
@@ -78,9 +90,15 @@ class BuildProgress:
         self._bar.set_description(f"index: {name}")
 
     def close(self) -> None:
-        """Fill the bar (every stage done) and release the terminal line."""
+        """Fill the bar (every stage done), show where the time went, release the line."""
+        if self._closed:
+            return
+        self._closed = True
+        self._lap()
+        self._current = None
         self._bar.update(self._bar.total - self._bar.n)
-        self._bar.set_description("index: done")
+        spent = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in self.seconds.items())
+        self._bar.set_description(f"index: done in {time.perf_counter() - self._started:.1f}s ({spent})")
         self._bar.close()
 
 
