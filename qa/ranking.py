@@ -338,6 +338,18 @@ def rescore(scores: SentenceScores, weights: RankingWeights) -> SentenceScores:
     return SentenceScores(scores.features, fused, evidence, scores.passage_dense)
 
 
+def _passage_mass(tables: _Tables, fused: np.ndarray) -> np.ndarray:
+    """Each passage's probability of holding the answer: the softmax mass of its sentences.
+
+    Why: of the windows around the best sentence, the one that also holds the runner-up
+    (often the restatement next to the answer, or the answer next to it) is the one most
+    likely to show the user the answer, and gets its neighbour highlighted too.
+    """
+    probability = np.exp(fused.astype(np.float64) - float(fused.max()))
+    starts = np.flatnonzero(np.r_[True, tables.pair_passage[1:] != tables.pair_passage[:-1]])
+    return np.add.reduceat(probability[tables.pair_sentence], starts)
+
+
 def confidences(evidence: np.ndarray, weights: RankingWeights) -> np.ndarray:
     """Calibrated probability that each sentence answers the question (logistic model)."""
     logits = weights.a_bias + evidence.astype(np.float64) @ weights.abstention_vector()
@@ -364,6 +376,7 @@ def answer_from_scores(index: CorpusIndex, question: str, scores: SentenceScores
     """Turn sentence scores into passages, highlights and the (possibly withheld) answer."""
     tables = _tables(index)
     order = np.argsort(-scores.fused, kind="stable")
+    mass = _passage_mass(tables, scores.fused)
     chosen: list[int] = []
     drivers: list[int] = []
     covered = np.zeros(len(index.sentences), dtype=bool)
@@ -374,7 +387,7 @@ def answer_from_scores(index: CorpusIndex, question: str, scores: SentenceScores
         if covered[sentence]:
             continue  # already inside a returned passage: no near-duplicate passages
         first, last = int(tables.first_passage[sentence]), int(tables.last_passage[sentence])
-        passage = first + int(np.argmax(scores.passage_dense[first:last + 1]))
+        passage = first + int(np.argmax(mass[first:last + 1]))
         chosen.append(passage)
         drivers.append(sentence)
         record = index.passages[passage]

@@ -216,3 +216,18 @@ def test_eval_cli_on_both_formats(tmp_path: Path) -> None:
     bad.write_text("{nope", encoding="utf-8")
     failed = run_cli("eval", str(bad))
     assert failed.returncode == 2 and "not valid JSON" in failed.stderr and "Traceback" not in failed.stderr
+
+
+@pytest.mark.parametrize(("question", "expected"), [
+    ("Between which years did the bridge project run?", "date"),
+    ("Since when has the port been open?", "date"),
+    ("What was the overall investment in the harbour?", "number"),
+    ("What is the total cost of the bridge?", "number"),
+    ("What was the name of the bridge?", "other"),
+    ("Who opened the bridge?", "person"),
+])
+def test_question_types_used_as_answer_cues(question: str, expected: str) -> None:
+    """The answer-type cues the ranking uses (``qa.cues``) read these questions as intended."""
+    from qa.cues import question_type
+
+    assert question_type(question).value == expected
