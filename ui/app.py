@@ -15,9 +15,12 @@ bundled speech's cached index) is never modified.
 
 from __future__ import annotations
 
+import atexit
 import html
 import logging
 import os
+import shutil
+import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -438,6 +441,21 @@ def build_app(engine: QA) -> gr.Blocks:
     return app
 
 
+def private_upload_folder() -> Path:
+    """Where Gradio keeps uploads: a fresh folder only this user can read, removed at exit.
+
+    Why: Gradio's default, ``/tmp/gradio``, is shared and world-readable, so other users of
+    the machine could read what visitors upload. Gradio sanitises upload names into this
+    folder; ``GRADIO_TEMP_DIR`` set by the caller is respected.
+    """
+    folder = os.environ.get("GRADIO_TEMP_DIR")
+    if not folder:
+        folder = tempfile.mkdtemp(prefix="speech-qa-uploads-")  # mode 0700
+        os.environ["GRADIO_TEMP_DIR"] = folder
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return Path(folder)
+
+
 def launch(engine: QA | None = None, host: str = "127.0.0.1", port: int = 7860, *,
            block: bool = True, concurrency: int = DEFAULT_CONCURRENCY,
            max_file_size: str | int = MAX_UPLOAD, quiet: bool = False) -> gr.Blocks:
@@ -459,6 +477,7 @@ def launch(engine: QA | None = None, host: str = "127.0.0.1", port: int = 7860, 
         The running app (call ``.close()`` when ``block`` is False).
     """
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    private_upload_folder()
     engine = engine or default_engine()
     engine.warm_up()
     app = build_app(engine)
