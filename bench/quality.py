@@ -317,6 +317,8 @@ TRIED = (
     "- Sentence opens with an anaphor/discourse marker (*It*, *This*, *During that time*), alone and "
     "times the previous sentence's dense rank: 0.780-0.793: not kept.",
     "- Question-bigram coverage of the sentence and its neighbours: 0.793: not kept.",
+    "- Z-scored dense and BM25 of the previous/next sentence: 0.795 (speech 0.861 -> 0.833): not kept.",
+    "- Degree-2 products of the eight strongest features (L2 0.01 / 0.05): 0.791: not kept.",
     "- Fusion L2 0.003 / 0.03 instead of 0.01: 0.789 / 0.791: not kept.",
     "- Second-stage conditional logit on the top 5 or 10 sentences (hard negatives only): "
     "0.791: not kept. Pairwise top-1/top-2 swap classifier: 0.778-0.795: not kept.",
