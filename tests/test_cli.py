@@ -73,7 +73,8 @@ def test_index_then_ask_your_own_documents(tmp_path: Path) -> None:
         (["index", "/nonexistent/file.txt", "--index", "IDX"], "no such file or folder"),
     ],
 )
-def test_bad_input_is_one_line_on_stderr_with_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+def test_bad_input_is_one_line_on_stderr_with_exit_2(tmp_path: Path, args: list[str],
+                                                     message: str) -> None:
     args = [str(tmp_path / "idx") if a == "IDX" else a for a in args]
     result = run_cli(*args)
     assert result.returncode == 2

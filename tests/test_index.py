@@ -146,7 +146,8 @@ def test_cache_rebuilds_when_the_key_changes(tmp_path: Path, fake_encoder, monke
     documents = default_documents()
     first = cached_index(documents, fake_encoder)
     folders = sorted(p.name for p in tmp_path.iterdir())
-    assert len(folders) == 1 and folders[0] == f"default-{cache_key(documents, fake_encoder.name, ChunkingParams())}"
+    key = cache_key(documents, fake_encoder.name, ChunkingParams())
+    assert folders == [f"default-{key}"]
     again = cached_index(documents, fake_encoder)
     assert again.manifest["created_at"] == first.manifest["created_at"]  # loaded, not rebuilt
     cached_index(documents, fake_encoder, ChunkingParams(sentences_per_passage=2))

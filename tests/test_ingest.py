@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import os
 from pathlib import Path
 
@@ -81,7 +82,7 @@ def test_passage_windows_respect_size_and_overlap(size: int, overlap: int) -> No
     passages = make_passages(sentences, ChunkingParams(size, overlap, max_chars=10_000))
     for passage in passages:
         assert passage.last_sentence - passage.first_sentence + 1 <= size
-    for before, after in zip(passages, passages[1:]):
+    for before, after in itertools.pairwise(passages):
         if before.paragraph == after.paragraph:
             shared = before.last_sentence - after.first_sentence + 1
             assert shared == overlap or after.last_sentence - after.first_sentence + 1 < size
@@ -184,7 +185,7 @@ def test_pdf_without_text_layer(tmp_path: Path) -> None:
 
 
 def test_missing_path(tmp_path: Path) -> None:
-    with pytest.raises(IngestError, match="nope.txt: no such file"):
+    with pytest.raises(IngestError, match=r"nope\.txt: no such file"):
         load_documents([tmp_path / "nope.txt"])
 
 
@@ -201,7 +202,7 @@ def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         return real_open(file, flags, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(os, "open", refuse)
-    with pytest.raises(IngestError, match="secret.txt: permission denied"):
+    with pytest.raises(IngestError, match=r"secret\.txt: permission denied"):
         load_documents([path])
 
 
