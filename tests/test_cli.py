@@ -50,7 +50,8 @@ def test_index_then_ask_your_own_documents(tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "bridge.txt").write_text(
-        "The Xinghai Bay Bridge opened to traffic in 2015. The bridge is six kilometres long.", encoding="utf-8")
+        "The Xinghai Bay Bridge opened to traffic in 2015. The bridge is six kilometres long.",
+        encoding="utf-8")
     index_dir = tmp_path / "idx"
     built = run_cli("index", str(docs), "--index", str(index_dir))
     assert built.returncode == 0, built.stderr
