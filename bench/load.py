@@ -124,6 +124,7 @@ def run(clients: int, duration: float, warm_up: float, max_requests: int) -> dic
     """Start the server, drive it, stop it; return the figures."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
+    load_average = os.getloadavg()[0]
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1")
     server = subprocess.Popen([sys.executable, "-m", "qa.cli", "serve", "--port", str(port)],
                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -194,6 +195,7 @@ def run(clients: int, duration: float, warm_up: float, max_requests: int) -> dic
         },
         "rss_growth_after_warm_up": round((end_rss - baseline) / baseline, 4) if baseline else None,
         "server_alive_at_end": alive,
+        "load_average_at_start": round(load_average, 2),
     }
 
 
@@ -208,7 +210,8 @@ def markdown(result: dict[str, Any], command: str) -> str:
         "",
         f"- Date: {datetime.date.today().isoformat()}; machine: {os.cpu_count()} CPU cores, "
         f"{round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB RAM, no GPU "
-        f"({platform.machine()}, Python {platform.python_version()}); shared with other jobs while it ran.",
+        f"({platform.machine()}, Python {platform.python_version()}); shared with other jobs "
+        f"(1-minute load average {result['load_average_at_start']} when the run started).",
         f"- Command: `{command}`",
         f"- Set-up: `speech-qa serve` on 127.0.0.1 (default queue concurrency), {result['clients']} "
         f"concurrent `gradio_client` users, each its own session, asking `/ask` back to back for "
