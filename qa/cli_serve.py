@@ -7,6 +7,7 @@ the handler, so ``speech-qa ask`` never pays for it; only ``ui/`` imports gradio
 from __future__ import annotations
 
 import argparse
+import signal
 from pathlib import Path
 from typing import TextIO
 
@@ -32,8 +33,15 @@ def _cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     engine = QA.load(args.index) if args.index else default_engine()
     out.write("speech-qa: loading the model and the index...\n")
     out.flush()
+    signal.signal(signal.SIGTERM, _stop)
     launch(engine, host=args.host, port=args.port, block=True)
     return 0
+
+
+def _stop(signum: int, frame: object) -> None:
+    """SIGTERM (systemd, docker, kill) stops the server like Ctrl-C: Gradio closes cleanly
+    and exit handlers run, so the private upload folder is removed."""
+    raise KeyboardInterrupt
 
 
 def add_serve_command(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

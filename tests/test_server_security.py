@@ -21,7 +21,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -72,6 +72,7 @@ class Server:
     process: subprocess.Popen[bytes]
     port: int
     url: str
+    upload_folders: set[Path] = field(default_factory=set)
 
     def get(self, path: str) -> tuple[int, bytes]:
         """GET ``path`` exactly as written (http.client does not normalise ``../``)."""
@@ -117,8 +118,9 @@ def server() -> Iterator[Server]:
                 process.kill()
                 pytest.fail("server did not start in time")
             time.sleep(0.5)
+    served = Server(process, port, f"http://127.0.0.1:{port}/")
     try:
-        yield Server(process, port, f"http://127.0.0.1:{port}/")
+        yield served
     finally:
         process.terminate()
         try:
@@ -126,6 +128,9 @@ def server() -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+    # SIGTERM stops it cleanly: exit code 0 and the private upload folder is gone.
+    assert process.returncode == 0
+    assert served.upload_folders and not any(folder.exists() for folder in served.upload_folders)
 
 
 @pytest.fixture
@@ -213,6 +218,7 @@ def test_upload_names_cannot_write_outside_a_private_folder(server: Server, tmp_
         assert status == 200, body
         stored += [Path(p) for p in json.loads(body)]
     folder = Path(os.path.commonpath([p.parent.parent for p in stored]))
+    server.upload_folders.add(folder)
     assert folder != Path("/tmp/gradio") and folder.name.startswith("speech-qa-uploads-")
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700, "the upload folder is readable by others"
     for path in stored:
