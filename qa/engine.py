@@ -14,7 +14,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
+
 from index import CorpusIndex, Encoder, cached_index, default_encoder
+from index.encoder import token_encoder
 from index.store import BuildProgress, build_and_save
 from ingest import ChunkingParams, Document, default_documents, load_documents
 from qa.errors import QuestionError
@@ -146,8 +149,12 @@ class QA:
 
     def warm_up(self) -> None:
         """Load the index and the model now, so the first question is as fast as the rest."""
-        _ = self.index
-        self.encoder.encode(["warm up"])
+        index = self.index
+        tokens_from = token_encoder(self.encoder) if index.sentence_tokens is not None else None
+        if tokens_from is not None:
+            tokens_from.encode_with_tokens(["warm up"])  # also builds its token filter
+        else:
+            self.encoder.encode(["warm up"])
 
     # ------------------------------------------------------------------ asking
     def ask(self, question: str, top_k: int = 3) -> Answer:
@@ -181,9 +188,18 @@ class QA:
                     missing.append(i)
         if missing:
             index = self.index
-            vectors = self.encoder.encode([cleaned[i] for i in missing])
-            for i, vector in zip(missing, vectors, strict=False):
-                answers[i] = rank(index, cleaned[i], vector, top_k, self.weights)
+            texts = [cleaned[i] for i in missing]
+            # One batched model call either way; with late interaction it also returns the
+            # questions' token vectors (same forward pass).
+            tokens_from = token_encoder(self.encoder) if index.sentence_tokens is not None else None
+            tokens: list[np.ndarray | None] = [None] * len(texts)
+            if tokens_from is None:
+                vectors = self.encoder.encode(texts)
+            else:
+                vectors, token_rows = tokens_from.encode_with_tokens(texts)
+                tokens = list(token_rows)
+            for i, vector, question_tokens in zip(missing, vectors, tokens, strict=False):
+                answers[i] = rank(index, cleaned[i], vector, top_k, self.weights, question_tokens)
             with self._lock:
                 for i in missing:
                     self._cache[(cleaned[i], top_k)] = answers[i]
