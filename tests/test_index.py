@@ -165,3 +165,93 @@ def test_corrupt_cache_is_rebuilt(tmp_path: Path, fake_encoder, monkeypatch) -> 
     rebuilt = cached_index(documents, fake_encoder)
     assert len(rebuilt.passages) > 0
     CorpusIndex.load(folder)  # valid again
+
+
+class _TokenFake:
+    """The fake encoder plus token vectors (one per word), like the bundled model's."""
+
+    def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
+        self.inner = inner
+        self.name = inner.name
+        self.dimension = inner.dimension
+
+    def encode(self, texts: list[str], *, batch_size: int = 64,
+               show_progress: bool = False) -> np.ndarray:
+        return np.asarray(self.inner.encode(texts))
+
+    def encode_with_tokens(self, texts: list[str], *, batch_size: int = 64,
+                           show_progress: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
+        tokens = [np.asarray(self.inner.encode(text.split() or ["."])) for text in texts]
+        return self.encode(texts), tokens
+
+
+def test_token_vectors_round_trip(tmp_path: Path, fake_encoder) -> None:  # type: ignore[no-untyped-def]
+    from index.store import TOKEN_OFFSETS_FILE, TOKENS_FILE
+
+    built = _build(_TokenFake(fake_encoder))
+    assert built.manifest["late_interaction"] is True
+    assert built.sentence_tokens is not None and built.sentence_token_offsets is not None
+    assert built.sentence_tokens.dtype == np.float16
+    assert built.sentence_token_offsets.shape == (len(built.sentences) + 1,)
+    first = built.sentence_tokens[built.sentence_token_offsets[0]:built.sentence_token_offsets[1]]
+    assert len(first) == len(built.sentence_text(0).split())
+    built.save(tmp_path / "idx")
+    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
+    assert {TOKENS_FILE, TOKEN_OFFSETS_FILE} <= set(manifest["files"])
+    loaded = CorpusIndex.load(tmp_path / "idx")
+    np.testing.assert_array_equal(loaded.sentence_tokens, built.sentence_tokens)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(loaded.sentence_token_offsets, built.sentence_token_offsets)  # type: ignore[arg-type]
+
+
+def test_no_token_vectors_without_the_capability_or_for_big_corpora(
+        fake_encoder, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    plain = _build(fake_encoder)
+    assert plain.manifest["late_interaction"] is False and plain.sentence_tokens is None
+    import index.store
+
+    monkeypatch.setattr(index.store, "LATE_INTERACTION_MAX_SENTENCES", 5)
+    big = _build(_TokenFake(fake_encoder))
+    assert big.manifest["late_interaction"] is False and big.sentence_tokens is None
+
+
+def _rewrite_array(folder: Path, name: str, array: np.ndarray) -> None:
+    """Replace one array and re-sign it in the manifest (so validation, not the hash, fires)."""
+    import hashlib
+
+    np.save(folder / name, array, allow_pickle=False)
+    _edit_manifest(folder, files={**json.loads((folder / "manifest.json").read_text())["files"],
+                                  name: hashlib.sha256((folder / name).read_bytes()).hexdigest()})
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda d, t, o: _rewrite_array(d, "sentence_token_offsets.npy", o[:-1]),
+         "sentence_token_offsets.npy: expected int64"),
+        (lambda d, t, o: _rewrite_array(d, "sentence_token_offsets.npy", o[::-1].copy()),
+         "sentence_token_offsets.npy: offsets do not cover"),
+        (lambda d, t, o: _rewrite_array(d, "sentence_tokens.npy", t[:, :3]),
+         "sentence_tokens.npy: expected float16"),
+        (lambda d, t, o: _rewrite_array(d, "sentence_tokens.npy", t.astype(np.float32)),
+         "sentence_tokens.npy: expected float16"),
+        (lambda d, t, o: (d / "sentence_tokens.npy").write_bytes(b"not numpy"),
+         "sentence_tokens.npy: corrupt"),
+    ],
+)
+def test_damaged_token_files_are_refused_with_the_file_named(
+        tmp_path: Path, fake_encoder, damage, message: str) -> None:  # type: ignore[no-untyped-def]
+    built = _build(_TokenFake(fake_encoder))
+    built.save(tmp_path / "idx")
+    damage(tmp_path / "idx", built.sentence_tokens, built.sentence_token_offsets)
+    with pytest.raises(IndexLoadError, match=message):
+        CorpusIndex.load(tmp_path / "idx")
+
+
+def test_index_without_token_files_still_loads(tmp_path: Path, fake_encoder) -> None:  # type: ignore[no-untyped-def]
+    """An index written before late interaction (no flag, no files) loads with it off."""
+    _build(fake_encoder).save(tmp_path / "idx")
+    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
+    del manifest["late_interaction"]
+    (tmp_path / "idx" / "manifest.json").write_text(json.dumps(manifest))
+    loaded = CorpusIndex.load(tmp_path / "idx")
+    assert loaded.sentence_tokens is None and loaded.sentence_token_offsets is None
