@@ -58,6 +58,8 @@ from qa.question import clean_question
 from qa.ranking import (
     EVIDENCE,
     FEATURES,
+    LATE_FEATURES,
+    WITHOUT_LATE_INTERACTION,
     RankingWeights,
     SentenceScores,
     answer_from_scores,
@@ -85,6 +87,7 @@ class Article:
     questions: list[EvalQuestion]
     texts: list[str]
     vectors: np.ndarray
+    tokens: list[np.ndarray]
     scores: list[SentenceScores]
 
     @classmethod
@@ -94,20 +97,31 @@ class Article:
         index = CorpusIndex.build(documents, encoder, params)
         questions = list(eval_set.questions) + [EvalQuestion(q) for q in off_topic]
         texts = [clean_question(q.question) for q in questions]
-        vectors = encoder.encode(texts)
-        base = RankingWeights()
-        scores = [score_sentences(index, t, v, base) for t, v in zip(texts, vectors, strict=True)]
-        return cls(eval_set.name, index, questions, texts, vectors, scores)
+        vectors, tokens = encoder.encode_with_tokens(texts)
+        # Candidates for MaxSim are chosen by the model without it (as in the product when
+        # the late columns' weights are excluded from the candidate score).
+        base = WITHOUT_LATE_INTERACTION
+        scores = [score_sentences(index, t, v, base, q)
+                  for t, v, q in zip(texts, vectors, tokens, strict=True)]
+        return cls(eval_set.name, index, questions, texts, vectors, tokens, scores)
 
-    def groups(self) -> list[Group]:
-        """Answerable questions with at least one sentence containing the answer."""
+    def groups(self, late: bool = True) -> list[Group]:
+        """Answerable questions with at least one sentence containing the answer.
+
+        ``late=False`` zeroes the late-interaction columns: the fit then leaves their
+        weights at zero (the model without the feature, for comparison and fallback).
+        """
         sentences = [self.index.sentence_text(i) for i in range(len(self.index.sentences))]
         result = []
         for question, scores in zip(self.questions, self.scores, strict=True):
             if question.answerable:
                 positive = np.array([contains_answer(s, question.answers) for s in sentences])
                 if positive.any():
-                    result.append(Group(scores.features, positive))
+                    features = scores.features
+                    if not late:
+                        features = features.copy()
+                        features[:, [FEATURES.index(n) for n in LATE_FEATURES]] = 0.0
+                    result.append(Group(features, positive))
         return result
 
     def best_evidence(self, weights: RankingWeights) -> tuple[np.ndarray, np.ndarray]:
@@ -129,9 +143,9 @@ class Article:
         return [peer(text, vector, TOP_K) for text, vector in zip(self.texts, self.vectors, strict=True)]
 
 
-def fit_weights(train: Sequence[Article]) -> RankingWeights:
+def fit_weights(train: Sequence[Article], late: bool = True) -> RankingWeights:
     """Fusion weights, then the abstention model and threshold, all on ``train`` only."""
-    fusion = fit_fusion([g for article in train for g in article.groups()], l2=FUSION_L2)
+    fusion = fit_fusion([g for article in train for g in article.groups(late)], l2=FUSION_L2)
     weights = RankingWeights.from_vectors(fusion)
     evidence, labels = zip(*(article.best_evidence(weights) for article in train), strict=True)
     x, y = np.concatenate(evidence), np.concatenate(labels)
@@ -188,6 +202,7 @@ def run(data: Path, speech_questions: Path, params: ChunkingParams) -> tuple[str
     build_seconds = time.perf_counter() - started
 
     ours: list[QuestionResult] = []
+    no_late: list[QuestionResult] = []
     dense_abstaining: list[QuestionResult] = []
     per_fold: list[str] = []
     for number, test in enumerate(articles):
@@ -196,6 +211,11 @@ def run(data: Path, speech_questions: Path, params: ChunkingParams) -> tuple[str
         results = evaluate(test.answers(weights), test.questions)
         ours += results
         per_fold.append(row(f"speech-qa, tested on {test.name}", summarise(results), True))
+        without = fit_weights(train, late=False)
+        no_late_results = evaluate(test.answers(without), test.questions)
+        no_late += no_late_results
+        per_fold.append(row(f"speech-qa without late interaction, tested on {test.name}",
+                            summarise(no_late_results), True))
         best, labels = zip(*(best_dense(a) for a in train), strict=True)
         threshold = threshold_for(np.concatenate(best)[np.concatenate(labels)], 0.01)
         dense_abstaining += evaluate(dense_threshold_answers(test, threshold), test.questions)
@@ -212,6 +232,7 @@ def run(data: Path, speech_questions: Path, params: ChunkingParams) -> tuple[str
             peers[name] += evaluate(article.peer_answers(peer), article.questions)
 
     final = fit_weights(articles)
+    final_without = fit_weights(articles, late=False)
     shipped = RankingWeights()
 
     # The speech: shipped defaults, its own question file, and every SQuAD question as off-topic.
@@ -220,8 +241,8 @@ def run(data: Path, speech_questions: Path, params: ChunkingParams) -> tuple[str
                            params)
     speech_ours = evaluate(speech.answers(shipped), speech.questions)
     timer = time.perf_counter()
-    for text, vector in zip(speech.texts, speech.vectors, strict=True):
-        score_sentences(speech.index, text, vector, shipped)
+    for text, vector, tokens in zip(speech.texts, speech.vectors, speech.tokens, strict=True):
+        score_sentences(speech.index, text, vector, shipped, tokens)
     per_question_ms = (time.perf_counter() - timer) / len(speech.texts) * 1000
     speech_chunks = ChunkIndex.build(speech.index, encoder)
     speech_peers = {
@@ -256,6 +277,7 @@ def run(data: Path, speech_questions: Path, params: ChunkingParams) -> tuple[str
         "",
         HEADER,
         row("**speech-qa** (cross-validated)", summarise(ours), True),
+        row("speech-qa without late interaction (cross-validated; big corpora)", summarise(no_late), True),
         row(labels["bm25"], summarise(peers["bm25"]), False),
         row(labels["dense"], summarise(peers["dense"]), False),
         row("dense alone + bare cosine threshold (fitted for 1% declined)",
@@ -275,6 +297,8 @@ def run(data: Path, speech_questions: Path, params: ChunkingParams) -> tuple[str
         "",
         HEADER,
         row("**speech-qa**", summarise(speech_ours), True),
+        row("speech-qa without late interaction (`WITHOUT_LATE_INTERACTION`)",
+            summarise(evaluate(speech.answers(WITHOUT_LATE_INTERACTION), speech.questions)), True),
         *(row(labels[name], summarise(evaluate(speech.peer_answers(peer), speech.questions)), False)
           for name, peer in speech_peers.items()),
         "",
@@ -294,6 +318,13 @@ def run(data: Path, speech_questions: Path, params: ChunkingParams) -> tuple[str
         "",
         "```",
         format_weights(final),
+        "```",
+        "",
+        "Fitted without the late-interaction columns (`WITHOUT_LATE_INTERACTION`, used when the "
+        "index or encoder has no token vectors):",
+        "",
+        "```",
+        format_weights(final_without),
         "```",
     ]
     if any(abs(getattr(final, f.name) - getattr(shipped, f.name)) > 1e-3 * (1 + abs(getattr(final, f.name)))

@@ -71,49 +71,49 @@ class RankingWeights:
     names after ``w_`` / ``a_`` match ``FEATURES`` / ``EVIDENCE``.
     """
 
-    w_sentence_dense: float = 0.09924
-    w_sentence_dense_z: float = 0.4514
-    w_passage_dense: float = 0.1212
-    w_previous_dense: float = 0.06853
-    w_next_dense: float = 0.0532
-    w_sentence_bm25: float = 0.2488
-    w_passage_bm25: float = 0.8325
-    w_previous_bm25: float = 0.3577
-    w_next_bm25: float = 0.2305
-    w_coverage: float = 0.425
-    w_left_coverage: float = 0.6484
-    w_right_coverage: float = 0.3189
-    w_length: float = 0.2799
-    w_novel_words: float = 0.2702
-    w_passage_dense_z: float = 1.046
-    w_sentence_bm25_z: float = 0.4822
-    w_dense_rank: float = 0.6305
-    w_bm25_rank: float = 0.2831
-    w_previous_rank: float = 0.3719
-    w_next_rank: float = -0.3697
-    w_paragraph_start: float = -0.3161
-    w_centred_dense: float = 0.4762
-    w_centred_passage: float = 0.2769
-    w_cue_date: float = 0.2607
-    w_cue_number: float = 0.1992
-    w_cue_person: float = 0.3036
-    w_cue_place: float = 0.2076
-    w_maxsim: float = 0.0
-    w_maxsim_z: float = 0.0
+    w_sentence_dense: float = -0.0004516
+    w_sentence_dense_z: float = -0.4032
+    w_passage_dense: float = 0.1236
+    w_previous_dense: float = 0.09204
+    w_next_dense: float = 0.05841
+    w_sentence_bm25: float = 0.2387
+    w_passage_bm25: float = 0.7934
+    w_previous_bm25: float = 0.3235
+    w_next_bm25: float = 0.3026
+    w_coverage: float = 0.2959
+    w_left_coverage: float = 0.5031
+    w_right_coverage: float = 0.2648
+    w_length: float = 0.0611
+    w_novel_words: float = 0.01795
+    w_passage_dense_z: float = 1.025
+    w_sentence_bm25_z: float = 0.2923
+    w_dense_rank: float = 0.3923
+    w_bm25_rank: float = 0.2951
+    w_previous_rank: float = 0.4181
+    w_next_rank: float = -0.3283
+    w_paragraph_start: float = -0.2674
+    w_centred_dense: float = 0.3271
+    w_centred_passage: float = 0.2744
+    w_cue_date: float = 0.2025
+    w_cue_number: float = 0.1478
+    w_cue_person: float = 0.2209
+    w_cue_place: float = 0.1481
+    w_maxsim: float = 0.1962
+    w_maxsim_z: float = 1.173
     highlight_margin: float = 0.69
     """Also highlight a sentence of the passage whose fused log-odds is within this of the
     driver's (ln 2: at least half as likely to be the answer)."""
-    a_bias: float = -4.181
-    a_dense: float = 5.756
-    a_passage_dense: float = 5.22
-    a_coverage: float = 0.0
-    a_corpus_coverage: float = 0.0
-    a_margin: float = 0.0
-    a_topic: float = 2.571
-    a_dense_z: float = 0.0
-    a_best_coverage: float = 0.0
-    a_bm25: float = 0.0
-    threshold: float = 0.3737
+    a_bias: float = -4.177
+    a_dense: float = 5.794
+    a_passage_dense: float = 5.156
+    a_coverage: float = 0
+    a_corpus_coverage: float = 0
+    a_margin: float = 0
+    a_topic: float = 2.591
+    a_dense_z: float = 0
+    a_best_coverage: float = 0
+    a_bm25: float = 0
+    threshold: float = 0.3735
 
     def vector(self) -> np.ndarray:
         """The fusion weights in ``FEATURES`` order."""
@@ -396,11 +396,35 @@ def late_interaction(index: CorpusIndex, question_tokens: np.ndarray | None,
         return None
     starts, ends = offsets[candidates], offsets[candidates + 1]
     lengths = ends - starts
-    segment = np.repeat(np.cumsum(lengths) - lengths, lengths)
-    rows = np.repeat(starts, lengths) + np.arange(int(lengths.sum())) - segment
-    similarity = tokens[rows].astype(np.float32) @ np.asarray(question_tokens, dtype=np.float32).T
-    best = np.maximum.reduceat(similarity, np.cumsum(lengths) - lengths, axis=0)
-    return best.mean(axis=1).astype(np.float32)
+    firsts = np.cumsum(lengths) - lengths
+    rows = np.repeat(starts - firsts, lengths) + np.arange(int(lengths.sum()))
+    gathered = _float32_tokens(index, tokens)[rows]
+    if gathered.dtype != np.float32:
+        gathered = gathered.astype(np.float32)
+    # One matrix-vector product per question token, not one matrix product: on a shared
+    # 2-core box a small multi-threaded GEMM spends ~10 ms synchronising threads, GEMV ~0.1 ms.
+    total = np.zeros(candidates.size, dtype=np.float32)
+    for token in np.asarray(question_tokens, dtype=np.float32):
+        total += np.maximum.reduceat(gathered @ token, firsts)
+    return total / len(question_tokens)
+
+
+#: Keep a float32 copy of the token table when it is at most this big (bytes): converting
+#: float16 on every question costs ~2 ms per 1,000 tokens, the copy only memory.
+_FLOAT32_COPY_MAX_BYTES = 64 << 20
+_FLOAT32_TOKENS: weakref.WeakKeyDictionary[CorpusIndex, np.ndarray] = weakref.WeakKeyDictionary()
+
+
+def _float32_tokens(index: CorpusIndex, tokens: np.ndarray) -> np.ndarray:
+    """The token table as float32 if small enough to keep a copy, else as stored (float16)."""
+    cached = _FLOAT32_TOKENS.get(index)
+    if cached is not None:
+        return cached
+    if tokens.size * 4 > _FLOAT32_COPY_MAX_BYTES:
+        return tokens
+    copy = tokens.astype(np.float32)
+    _FLOAT32_TOKENS[index] = copy
+    return copy
 
 
 def _add_late_features(index: CorpusIndex, features: np.ndarray, weights: RankingWeights,
