@@ -59,7 +59,10 @@ try:
 except IngestError as exc:
     result = {"ok": False, "error": str(exc), "kind": type(exc).__name__}
 result["seconds"] = time.monotonic() - started
-result["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM, not ru_maxrss: on Linux ru_maxrss keeps the parent's peak across fork+exec.
+status = Path("/proc/self/status").read_text()
+result["maxrss_mb"] = next(int(line.split()[1]) for line in status.splitlines()
+                           if line.startswith("VmHWM:")) / 1024
 print(json.dumps(result))
 """
 
