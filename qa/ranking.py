@@ -59,7 +59,7 @@ LATE_CANDIDATES = 200
 
 #: Columns of ``SentenceScores.evidence``: inputs of the abstention model.
 EVIDENCE: tuple[str, ...] = ("dense", "passage_dense", "coverage", "corpus_coverage", "margin",
-                             "topic", "dense_z", "best_coverage", "bm25")
+                             "topic", "dense_z", "best_coverage", "bm25", "maxsim")
 
 
 @dataclass(frozen=True)
@@ -103,17 +103,18 @@ class RankingWeights:
     highlight_margin: float = 0.69
     """Also highlight a sentence of the passage whose fused log-odds is within this of the
     driver's (ln 2: at least half as likely to be the answer)."""
-    a_bias: float = -4.177
-    a_dense: float = 5.794
-    a_passage_dense: float = 5.156
+    a_bias: float = -5.285
+    a_dense: float = 4.517
+    a_passage_dense: float = 4.215
     a_coverage: float = 0
     a_corpus_coverage: float = 0
     a_margin: float = 0
-    a_topic: float = 2.591
+    a_topic: float = 2.114
     a_dense_z: float = 0
     a_best_coverage: float = 0
     a_bm25: float = 0
-    threshold: float = 0.3735
+    a_maxsim: float = 4.268
+    threshold: float = 0.4564
 
     def vector(self) -> np.ndarray:
         """The fusion weights in ``FEATURES`` order."""
@@ -340,6 +341,7 @@ def score_sentences(index: CorpusIndex, question: str, question_vector: np.ndarr
         dense, passage_dense, coverage, constant(corpus_coverage), constant(0.0),
         constant(float(vector @ tables.centre)), features[:, FEATURES.index("sentence_dense_z")],
         constant(float(coverage.max())), np.log1p(bm25),
+        features[:, FEATURES.index("maxsim")],
     ]).astype(np.float32)
     return rescore(SentenceScores(features, features[:, 0], evidence, passage_dense_all), weights)
 
@@ -529,5 +531,6 @@ WITHOUT_LATE_INTERACTION = RankingWeights(
     w_paragraph_start=-0.3161, w_centred_dense=0.4762, w_centred_passage=0.2769,
     w_cue_date=0.2607, w_cue_number=0.1992, w_cue_person=0.3036, w_cue_place=0.2076,
     w_maxsim=0.0, w_maxsim_z=0.0, highlight_margin=0.69, a_bias=-4.181, a_dense=5.756,
-    a_passage_dense=5.22, a_topic=2.571, threshold=0.3737,
+    a_passage_dense=5.22, a_coverage=0.0, a_corpus_coverage=0.0, a_margin=0.0, a_topic=2.571,
+    a_dense_z=0.0, a_best_coverage=0.0, a_bm25=0.0, a_maxsim=0.0, threshold=0.3737,
 )

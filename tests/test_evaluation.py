@@ -179,6 +179,30 @@ def test_rank_highlights_slice_back_and_fit_helpers(fake_encoder: object) -> Non
     assert scores.features.shape[0] == len(index.sentences) and np.isfinite(scores.features).all()
 
 
+def test_late_interaction_matches_a_direct_maxsim(real_encoder: object) -> None:
+    """MaxSim from the stored float16 tokens equals a per-sentence loop, and feeds the ranking."""
+    from index import CorpusIndex
+    from ingest import Document
+    from qa.ranking import FEATURES, RankingWeights, late_interaction, rank, score_sentences
+
+    text = ("The bridge opened in 2015. It is six kilometres long. It has eight lanes.\n\n"
+            "Ferries leave the port daily. The port is busy.")
+    index = CorpusIndex.build([Document("d", "d.txt", text)], real_encoder)  # type: ignore[arg-type]
+    assert index.manifest["late_interaction"] is True and index.sentence_tokens is not None
+    offsets = index.sentence_token_offsets
+    assert offsets is not None
+    question = "How long is the bridge?"
+    vectors, tokens = real_encoder.encode_with_tokens([question])  # type: ignore[attr-defined]
+    candidates = np.arange(len(index.sentences))
+    direct = [float((index.sentence_tokens[offsets[i]:offsets[i + 1]].astype(np.float32)
+                     @ tokens[0].T).max(axis=0).mean()) for i in candidates]
+    np.testing.assert_allclose(late_interaction(index, tokens[0], candidates), direct, atol=1e-5)
+    scores = score_sentences(index, question, vectors[0], RankingWeights(), tokens[0])
+    assert scores.features[:, FEATURES.index("maxsim")].max() == pytest.approx(max(direct), abs=1e-5)
+    answer = rank(index, question, vectors[0], 3, RankingWeights(), tokens[0])
+    assert first_sentence(answer) == "It is six kilometres long."
+
+
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     """Run the ``speech-qa`` console script's entry point in a fresh process.
 
