@@ -20,6 +20,7 @@ parses anything, so a truncated or tampered file is refused with its name.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -29,7 +30,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -425,20 +426,24 @@ class CorpusIndex:
         target = Path(target).absolute()
         _refuse_foreign(target)
         target.parent.mkdir(parents=True, exist_ok=True)
-        _cleanup_stale(target)
-        temporary = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-        try:
-            self._write_files(temporary)
-            _fsync_tree(temporary)
-        except Exception as exc:
-            shutil.rmtree(temporary, ignore_errors=True)
-            raise IndexBuildError(f"{target}: could not write the index ({exc})") from exc
-        backup = target.with_name(target.name + _BACKUP_SUFFIX)
-        if target.exists():
+        with _parent_lock(target.parent) as parent_fd:
+            _refuse_foreign(target)  # re-check under the lock
+            _cleanup_stale(target)
+            temporary = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+            try:
+                self._write_files(temporary)
+                _fsync_tree(temporary)
+            except Exception as exc:
+                shutil.rmtree(temporary, ignore_errors=True)
+                raise IndexBuildError(f"{target}: could not write the index ({exc})") from exc
+            backup = target.with_name(target.name + _BACKUP_SUFFIX)
+            if target.exists():
+                shutil.rmtree(backup, ignore_errors=True)
+                os.rename(target, backup)
+            os.rename(temporary, target)
+            if parent_fd is not None:
+                os.fsync(parent_fd)  # the renames survive a power cut, not only a kill
             shutil.rmtree(backup, ignore_errors=True)
-            os.rename(target, backup)
-        os.rename(temporary, target)
-        shutil.rmtree(backup, ignore_errors=True)
         return target
 
     # ------------------------------------------------------------------ loading
@@ -589,7 +594,8 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         raise IndexLoadError(f"{path}: not valid JSON") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
         raise IndexLoadError(f"{path}: not a speech-qa index manifest")
-    if manifest.get("format_version") != FORMAT_VERSION:
+    version = manifest.get("format_version")
+    if type(version) is not int or version != FORMAT_VERSION:
         raise IndexLoadError(
             f"{path}: index format version {manifest.get('format_version')!r}, this program reads "
             f"version {FORMAT_VERSION}; rebuild it with 'speech-qa index'"
@@ -606,6 +612,24 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         if name.startswith(("/", "\\")) or ".." in Path(name).parts:
             raise IndexLoadError(f"{path}: manifest names a file outside the index: {name}")
     return manifest
+
+
+@contextlib.contextmanager
+def _parent_lock(parent: Path) -> Iterator[int | None]:
+    """Serialise saves into one folder: two ``speech-qa index`` runs at once must not
+    delete each other's temporary directory.  The lock is ``flock`` on the folder itself,
+    so nothing is left behind; where ``flock`` does not exist the save runs unlocked."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        yield None
+        return
+    fd = os.open(parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield fd
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def _refuse_foreign(target: Path) -> None:

@@ -497,8 +497,12 @@ def answer_from_scores(index: CorpusIndex, question: str, scores: SentenceScores
     if not chosen:
         return Answer(question, None, 0.0, ())
     confidence = confidences(scores.evidence[drivers], weights)
+    # The fused ranking orders the passages (it is the better ranker); the displayed score
+    # is the calibrated confidence capped by the passage above, so a list never shows a
+    # lower-ranked passage with a higher score than the one before it.
+    shown_scores = np.minimum.accumulate(confidence)
     passages = []
-    for passage_id, driver, score in zip(chosen, drivers, confidence, strict=True):
+    for passage_id, driver, score in zip(chosen, drivers, shown_scores, strict=True):
         record = index.passages[passage_id]
         spans = [driver] + [
             s for s in range(record.first, record.last + 1)

@@ -255,3 +255,36 @@ def test_index_without_token_files_still_loads(tmp_path: Path, fake_encoder) -> 
     (tmp_path / "idx" / "manifest.json").write_text(json.dumps(manifest))
     loaded = CorpusIndex.load(tmp_path / "idx")
     assert loaded.sentence_tokens is None and loaded.sentence_token_offsets is None
+
+
+def test_concurrent_saves_to_one_target_leave_a_loadable_index(tmp_path: Path, fake_encoder) -> None:  # type: ignore[no-untyped-def]
+    """Two saves at once (e.g. two ``speech-qa index`` runs) must not delete each other's work."""
+    import threading
+
+    built = [_build(fake_encoder, [NON_ASCII]), _build(fake_encoder)]
+    target = tmp_path / "idx"
+    errors: list[BaseException] = []
+
+    def save(which: int) -> None:
+        try:
+            for _ in range(5):
+                built[which].save(target)
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=save, args=(i,)) for i in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    loaded = CorpusIndex.load(target)
+    assert loaded.documents in (built[0].documents, built[1].documents)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["idx"]
+
+
+def test_boolean_format_version_is_refused(tmp_path: Path, fake_encoder) -> None:  # type: ignore[no-untyped-def]
+    _build(fake_encoder).save(tmp_path / "idx")
+    _edit_manifest(tmp_path / "idx", format_version=True)
+    with pytest.raises(IndexLoadError, match="format version True"):
+        CorpusIndex.load(tmp_path / "idx")
