@@ -114,7 +114,7 @@ class RankingWeights:
     a_best_coverage: float = 0
     a_bm25: float = 0
     a_maxsim: float = 4.268
-    threshold: float = 0.4564
+    threshold: float = 0.3836
 
     def vector(self) -> np.ndarray:
         """The fusion weights in ``FEATURES`` order."""
@@ -536,5 +536,5 @@ WITHOUT_LATE_INTERACTION = RankingWeights(
     w_cue_date=0.2607, w_cue_number=0.1992, w_cue_person=0.3036, w_cue_place=0.2076,
     w_maxsim=0.0, w_maxsim_z=0.0, highlight_margin=0.69, a_bias=-4.181, a_dense=5.756,
     a_passage_dense=5.22, a_coverage=0.0, a_corpus_coverage=0.0, a_margin=0.0, a_topic=2.571,
-    a_dense_z=0.0, a_best_coverage=0.0, a_bm25=0.0, a_maxsim=0.0, threshold=0.3737,
+    a_dense_z=0.0, a_best_coverage=0.0, a_bm25=0.0, a_maxsim=0.0, threshold=0.3229,
 )
