@@ -3,11 +3,12 @@
 How a question is scored (all on precomputed index data; the only model call is the
 question's embedding, made by the caller):
 
-1. Every sentence of the corpus gets a small feature vector, computed with a handful of
-   vectorised numpy operations: its dense similarity (raw and z-scored within the
-   corpus), the best similarity of a passage containing it and of its neighbours (context),
-   its BM25 score and its passage's, how much of the question's IDF-weighted vocabulary
-   it (and its neighbours) contain, its length, and answer-type cues.
+1. Every sentence of the corpus (on a big corpus: every candidate of ``qa.candidates``)
+   gets a small feature vector, computed with a handful of vectorised numpy operations:
+   its dense similarity (raw and z-scored within the corpus), the best similarity of a
+   passage containing it and of its neighbours (context), its BM25 score and its
+   passage's, how much of the question's IDF-weighted vocabulary it (and its neighbours)
+   contain, its length, and answer-type cues.
 2. A linear score ``features @ weights`` ranks the sentences.  The weights are a
    conditional-logit model (softmax over a document's sentences, the answer sentence as
    the target) fitted by ``bench/quality.py`` with cross-validation across articles, so
@@ -26,18 +27,29 @@ question's embedding, made by the caller):
    gives a calibrated confidence; the answer is ``None`` below ``threshold``.
 
 Corpus-wide tables (neighbours, passage membership, answer-type flags) are derived once
-per index and kept in a weak cache, so a question costs O(corpus) numpy work.
+per index and kept in a weak cache, so a question costs O(corpus) numpy work up to
+``FULL_RANKING_MAX_SENTENCES`` sentences, and O(candidates) matrix work plus a few O(corpus)
+BM25 array additions above it.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 import numpy as np
 
 from index import CorpusIndex, tokenize
+from qa.candidates import (
+    DEFAULT_POOL,
+    FULL_RANKING_MAX_SENTENCES,
+    CandidatePool,
+    candidate_sentences,
+    expand_ranges,
+)
 from qa.cues import TYPED, question_type, sentence_types
 from qa.types import Answer, Passage, Span
 
@@ -143,29 +155,63 @@ class _Tables:
 
     prev: np.ndarray  # previous sentence in the same paragraph, or the sentence itself
     next: np.ndarray
-    pair_sentence: np.ndarray  # (sentence, passage) membership pairs
-    pair_passage: np.ndarray
-    first_passage: np.ndarray  # passages containing sentence s: first..last (inclusive)
+    first_passage: np.ndarray  # passages containing sentence s: first..last (inclusive), -1: none
     last_passage: np.ndarray
-    types: np.ndarray  # (n_sentences, len(TYPED)) answer-type flags
-    log_length: np.ndarray
-    word_counts: np.ndarray  # distinct BM25 words per sentence
+    passage_first: np.ndarray  # sentences of passage p: passage_first..passage_last
+    passage_last: np.ndarray
+    span: int  # the most passages any one sentence belongs to
+    facts: _SentenceFacts
     centre: np.ndarray  # mean sentence vector: the corpus' shared topic
-    centred_sentences: np.ndarray  # sentence vectors minus the centre, renormalised
-    centred_passages: np.ndarray
+    sentence_offset: np.ndarray  # |sentence vector - centre|, to centre similarities
+    passage_offset: np.ndarray
+    sample: np.ndarray  # fixed sentence ids whose scores stand for the corpus' in candidate mode
 
-    @property
-    def has_prev(self) -> np.ndarray:
-        """Whether a sentence has a previous sentence in its paragraph."""
-        return self.prev != np.arange(self.prev.size)
 
-    @property
-    def has_next(self) -> np.ndarray:
-        """Whether a sentence has a next sentence in its paragraph."""
-        return self.next != np.arange(self.next.size)
+class _SentenceFacts:
+    """Per-sentence values that need the text (answer-type flags, length, distinct words).
+
+    Why lazy: computing them reads and tokenizes every sentence (about a minute at a
+    million sentences); a question only needs the rows it scores, and rows once computed
+    are kept.  Full ranking asks for every row on its first question, as before.
+    """
+
+    def __init__(self, index: CorpusIndex) -> None:
+        n = len(index.sentences)
+        self._index = index
+        self._known = np.zeros(n, dtype=bool)
+        self._types = np.zeros((n, len(TYPED)), dtype=np.float32)
+        self._log_length = np.zeros(n, dtype=np.float32)
+        self._word_counts = np.zeros(n, dtype=np.float32)
+        self._lock = threading.Lock()
+
+    def rows(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(answer-type flags, log length, distinct word count) of sentences ``ids``."""
+        missing = ids[~self._known[ids]]
+        if missing.size:
+            with self._lock:
+                missing = missing[~self._known[missing]]
+                texts = [self._index.sentence_text(int(i)) for i in missing]
+                self._types[missing] = np.array([sentence_types(text) for text in texts],
+                                                dtype=np.float32).reshape(len(texts), len(TYPED))
+                self._log_length[missing] = np.log(np.maximum([len(text) for text in texts], 1)) \
+                    .astype(np.float32) - np.float32(math.log(120))
+                self._word_counts[missing] = [len(set(words)) for words in tokenize(texts)]
+                self._known[missing] = True
+        return self._types[ids], self._log_length[ids], self._word_counts[ids]
 
 
 _TABLES: weakref.WeakKeyDictionary[CorpusIndex, _Tables] = weakref.WeakKeyDictionary()
+
+#: Sentences whose scores estimate the corpus-wide mean and spread in candidate mode.
+_SAMPLE_SIZE = 2048
+
+
+def _offset_norms(vectors: np.ndarray, centre: np.ndarray, chunk: int = 65_536) -> np.ndarray:
+    """|row - centre| for every row, in chunks (no full-size temporary)."""
+    out = np.empty(len(vectors), dtype=np.float32)
+    for start in range(0, len(vectors), chunk):
+        out[start:start + chunk] = np.linalg.norm(vectors[start:start + chunk] - centre, axis=1)
+    return np.maximum(out, 1e-6)
 
 
 def _tables(index: CorpusIndex) -> _Tables:
@@ -174,34 +220,32 @@ def _tables(index: CorpusIndex) -> _Tables:
         return cached
     n = len(index.sentences)
     ids = np.arange(n)
-    same_prev = np.array([i > 0 and index.sentences[i - 1].doc == s.doc
-                          and index.sentences[i - 1].paragraph == s.paragraph
-                          for i, s in enumerate(index.sentences)], dtype=bool)
+    doc = np.fromiter((s.doc for s in index.sentences), dtype=np.int64, count=n)
+    paragraph = np.fromiter((s.paragraph for s in index.sentences), dtype=np.int64, count=n)
+    same_prev = np.zeros(n, dtype=bool)
+    same_prev[1:] = (doc[1:] == doc[:-1]) & (paragraph[1:] == paragraph[:-1])
     prev = np.where(same_prev, ids - 1, ids)
     same_next = np.zeros(n, dtype=bool)
     same_next[:-1] = same_prev[1:]
     nxt = np.where(same_next, ids + 1, ids)
-    pair_sentence: list[int] = []
-    pair_passage: list[int] = []
-    first_passage = np.full(n, -1, dtype=np.int64)
+    count = len(index.passages)
+    passage_first = np.fromiter((p.first for p in index.passages), dtype=np.int64, count=count)
+    passage_last = np.fromiter((p.last for p in index.passages), dtype=np.int64, count=count)
+    members = expand_ranges(passage_first, passage_last)
+    owners = np.repeat(np.arange(count), np.maximum(passage_last - passage_first + 1, 0))
+    first_passage = np.full(n, count, dtype=np.int64)
     last_passage = np.full(n, -1, dtype=np.int64)
-    for number, record in enumerate(index.passages):
-        members = range(record.first, record.last + 1)
-        pair_sentence.extend(members)
-        pair_passage.extend([number] * len(members))
-        for sentence in members:
-            if first_passage[sentence] < 0:
-                first_passage[sentence] = number
-            last_passage[sentence] = number
-    texts = [index.sentence_text(i) for i in range(n)]
-    types = np.array([sentence_types(text) for text in texts], dtype=np.float32).reshape(n, len(TYPED))
-    log_length = np.log(np.maximum([len(text) for text in texts], 1)).astype(np.float32) - math.log(120)
-    centre = index.sentence_vectors.mean(axis=0)
-    word_counts = np.array([len(set(words)) for words in tokenize(texts)], dtype=np.float32)
-    tables = _Tables(prev, nxt, np.array(pair_sentence, dtype=np.int64),
-                     np.array(pair_passage, dtype=np.int64), first_passage, last_passage,
-                     types, log_length, word_counts, centre,
-                     _unit_rows(index.sentence_vectors - centre), _unit_rows(index.passage_vectors - centre))
+    np.minimum.at(first_passage, members, owners)
+    np.maximum.at(last_passage, members, owners)
+    first_passage[last_passage < 0] = -1
+    span = int((last_passage - first_passage).max()) + 1 if n else 1
+    centre = index.sentence_vectors.mean(axis=0) if n else np.zeros(index.sentence_vectors.shape[1],
+                                                                    dtype=np.float32)
+    sample = np.sort(np.random.default_rng(0).choice(n, min(n, _SAMPLE_SIZE), replace=False))
+    tables = _Tables(prev, nxt, first_passage, last_passage, passage_first, passage_last, max(span, 1),
+                     _SentenceFacts(index), centre.astype(np.float32),
+                     _offset_norms(index.sentence_vectors, centre),
+                     _offset_norms(index.passage_vectors, centre), sample)
     _TABLES[index] = tables
     return tables
 
@@ -216,16 +260,21 @@ def _max_normalise(values: np.ndarray) -> np.ndarray:
     return values / top if top > 0 else np.zeros_like(values)
 
 
-def _z_score(values: np.ndarray) -> np.ndarray:
-    """Standardise within the corpus: removes the per-question offset and spread of a score."""
-    spread = float(values.std()) if values.size else 0.0
-    return (values - float(values.mean())) / spread if spread > 1e-6 else np.zeros_like(values)
+def _reciprocal_rank(values: np.ndarray, k: float = 10.0, outside: np.ndarray | None = None,
+                     outside_count: int = 0) -> np.ndarray:
+    """RRF-style ``k / (k + rank)`` (1 for the best): a rank transform robust to outliers.
 
-
-def _reciprocal_rank(values: np.ndarray, k: float = 10.0) -> np.ndarray:
-    """RRF-style ``k / (k + rank)`` (1 for the best): a rank transform robust to outliers."""
+    ``values`` are ranked among themselves; when they are only part of the corpus, the
+    ``outside_count`` sentences not among them are represented by the sample ``outside``
+    of their scores: each value's rank grows by the estimated number of those above it.
+    Why: ranks among candidates alone flatter a sentence (tenth of 300 candidates may be
+    thousandth of the corpus), which over-weighted the neighbours of the best sentences.
+    """
     ranks = np.empty(values.size, dtype=np.float32)
     ranks[np.argsort(-values, kind="stable")] = np.arange(values.size, dtype=np.float32)
+    if outside is not None and outside.size and outside_count:
+        above = outside.size - np.searchsorted(np.sort(outside), values, side="right")
+        ranks += (above * (outside_count / outside.size)).astype(np.float32)
     return k / (k + ranks)
 
 
@@ -241,22 +290,52 @@ class SentenceScores:
     re-running the whole ranking for every trial.
 
     Attributes:
-        features: ``(n_sentences, len(FEATURES))``.
+        features: ``(len(ids), len(FEATURES))``.
         fused: ``features @ weights.vector()``.
-        evidence: ``(n_sentences, len(EVIDENCE))`` inputs of the abstention model.
-        passage_dense: Dense similarity of every passage (chooses passages).
+        evidence: ``(len(ids), len(EVIDENCE))`` inputs of the abstention model.
+        ids: The sentence id of each row, ascending: every sentence of the corpus
+            (``arange``) unless the corpus is big enough to rank candidates only.
     """
 
     features: np.ndarray
     fused: np.ndarray
     evidence: np.ndarray
-    passage_dense: np.ndarray
+    ids: np.ndarray
+
+
+def _max_over_passages(values: np.ndarray, first: np.ndarray, last: np.ndarray, span: int,
+                       position: Callable[[np.ndarray], np.ndarray], floor: float) -> np.ndarray:
+    """For each sentence, the largest value of a passage containing it (``floor`` if none).
+
+    ``values[position(p)]`` is passage ``p``'s value; a sentence's passages are the
+    contiguous ids ``first..last``, at most ``span`` of them.
+    """
+    best = np.full(first.size, floor, dtype=np.float32)
+    for step in range(span):
+        passage = first + step
+        inside = (first >= 0) & (passage <= last)
+        if not inside.any():
+            break
+        best[inside] = np.maximum(best[inside], values[position(passage[inside])])
+    return best
+
+
+def _standardise(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """``values`` in units of ``reference``'s spread around its mean (zeros when flat)."""
+    spread = float(reference.std()) if reference.size else 0.0
+    return (values - float(reference.mean())) / spread if spread > 1e-6 else np.zeros_like(values)
 
 
 def score_sentences(index: CorpusIndex, question: str, question_vector: np.ndarray,
-                    weights: RankingWeights,
-                    question_tokens: np.ndarray | None = None) -> SentenceScores:
-    """Features and fused scores of every sentence of the corpus for one question.
+                    weights: RankingWeights, question_tokens: np.ndarray | None = None,
+                    full_ranking_max: int = FULL_RANKING_MAX_SENTENCES,
+                    pool: CandidatePool = DEFAULT_POOL) -> SentenceScores:
+    """Features and fused scores of the sentences one question is ranked over.
+
+    Every sentence when the corpus has at most ``full_ranking_max`` sentences; otherwise
+    the candidates of ``qa.candidates.candidate_sentences``, with corpus-wide statistics
+    (the z-scores' mean and spread) estimated on a fixed sample of sentences and ranks
+    taken among the candidates and their neighbours.
 
     ``question_tokens`` (the question's token vectors) enables the late-interaction
     columns when the index stores sentence token vectors; otherwise they stay zero.
@@ -264,75 +343,137 @@ def score_sentences(index: CorpusIndex, question: str, question_vector: np.ndarr
     tables = _tables(index)
     n = len(index.sentences)
     vector = np.asarray(question_vector, dtype=np.float32)
-    dense = index.sentence_vectors @ vector
-    passage_dense_all = index.passage_vectors @ vector
 
     # Lexical evidence, one sparse BM25 lookup per distinct question word: the per-word
     # scores give both the BM25 sum and which sentences contain which words.
     words = list(dict.fromkeys(tokenize([question])[0]))
-    bm25 = np.zeros(n, dtype=np.float32)
-    coverage = np.zeros(n, dtype=np.float32)
-    left = np.zeros(n, dtype=np.float32)  # words in the sentence or the one before it
-    right = np.zeros(n, dtype=np.float32)  # ... or the one after it
-    matched = np.zeros(n, dtype=np.float32)
+    bm25_all = np.zeros(n, dtype=np.float32)
+    found: list[tuple[float, np.ndarray]] = []  # (idf, sentences containing the word)
+    idf_total = 0.0
     corpus_coverage = 0.0
-    if words:
-        idf_total = 0.0
-        for word in words:
-            per_sentence = index.sentence_bm25.scores([word])
-            present = per_sentence > 0
-            frequency = int(present.sum())
-            idf = math.log((n + 1) / (frequency + 0.5))  # unknown words weigh the most
-            idf_total += idf
-            if frequency:
-                bm25 += per_sentence
-                coverage += idf * present
-                matched += present
-                left += idf * (present | present[tables.prev])
-                right += idf * (present | present[tables.next])
-                corpus_coverage += idf
-        if idf_total > 0:
-            coverage /= idf_total
-            left /= idf_total
-            right /= idf_total
-            corpus_coverage /= idf_total
+    for word in words:
+        per_sentence = index.sentence_bm25.scores([word])
+        present = per_sentence > 0
+        frequency = int(present.sum())
+        idf = math.log((n + 1) / (frequency + 0.5))  # unknown words weigh the most
+        idf_total += idf
+        if frequency:
+            bm25_all += per_sentence
+            found.append((idf, present))
+            corpus_coverage += idf
     passage_bm25_all = _max_normalise(index.passage_bm25.scores(words)) if words else \
         np.zeros(len(index.passages), dtype=np.float32)
 
-    passage_dense = np.full(n, -1.0, dtype=np.float32)
-    np.maximum.at(passage_dense, tables.pair_sentence, passage_dense_all[tables.pair_passage])
-    passage_bm25 = np.zeros(n, dtype=np.float32)
-    np.maximum.at(passage_bm25, tables.pair_sentence, passage_bm25_all[tables.pair_passage])
-    bm25_share = _max_normalise(bm25)
-    # A sentence with no neighbour on one side borrows its own score there (no penalty
-    # for opening or closing a paragraph).
-    cues = np.zeros((n, len(TYPED)), dtype=np.float32)
+    full = n <= full_ranking_max
+    if full:
+        ids = np.arange(n)
+        around = ids  # sentences whose scores the features read: ids and their neighbours
+    else:
+        ids = candidate_sentences(index, vector, bm25_all, passage_bm25_all, tables.first_passage,
+                                  tables.last_passage, tables.passage_first, tables.passage_last, pool)
+        around = np.unique(np.concatenate([ids, tables.prev[ids], tables.next[ids]]))
+
+    def at(sentences: np.ndarray) -> np.ndarray:
+        return sentences if full else np.searchsorted(around, sentences)
+
+    prev, nxt = tables.prev[ids], tables.next[ids]
+    here, before, after = at(ids), at(prev), at(nxt)
+    has_prev, has_next = prev != ids, nxt != ids
+
+    coverage = np.zeros(ids.size, dtype=np.float32)
+    left = np.zeros(ids.size, dtype=np.float32)  # words in the sentence or the one before it
+    right = np.zeros(ids.size, dtype=np.float32)  # ... or the one after it
+    matched = np.zeros(ids.size, dtype=np.float32)
+    for idf, present in found:
+        in_sentence = present[ids]
+        coverage += idf * in_sentence
+        matched += in_sentence
+        left += idf * (in_sentence | present[prev])
+        right += idf * (in_sentence | present[nxt])
+    if idf_total > 0:
+        coverage /= idf_total
+        left /= idf_total
+        right /= idf_total
+        corpus_coverage /= idf_total
+
+    # Dense evidence: one product with the rows read (all, or the candidates' neighbourhood),
+    # plus the same rows against the question with the corpus' shared topic removed
+    # (spreads apart sentences that all look alike to the question).
+    centred_question = _unit_rows(vector - tables.centre)
+    centre_offset = float(tables.centre @ centred_question)
+    rows = index.sentence_vectors if full else index.sentence_vectors[around]
+    dense_around = rows @ vector
+    dense = dense_around[here]
+    centred_dense = ((rows @ centred_question)[here] - centre_offset) / tables.sentence_offset[ids]
+    first, last = tables.first_passage[ids], tables.last_passage[ids]
+    if full:
+        passage_rows = index.passage_vectors
+        passage_ids = np.arange(len(index.passages))
+    else:
+        inside = first >= 0
+        passage_ids = np.unique(expand_ranges(first[inside], last[inside]))
+        passage_rows = index.passage_vectors[passage_ids]
+
+    def passage_at(passages: np.ndarray) -> np.ndarray:
+        return passages if full else np.searchsorted(passage_ids, passages)
+
+    passage_scores = passage_rows @ vector
+    centred_passage_scores = (passage_rows @ centred_question - centre_offset) \
+        / tables.passage_offset[passage_ids]
+    passage_dense = _max_over_passages(passage_scores, first, last, tables.span, passage_at, -1.0)
+    centred_passage = _max_over_passages(centred_passage_scores, first, last, tables.span, passage_at, -1.0)
+    passage_bm25 = _max_over_passages(passage_bm25_all, first, last, tables.span, lambda p: p, 0.0)
+    bm25 = bm25_all[ids]
+    bm25_share_around = _max_normalise(bm25_all)[around]
+
+    # Corpus-wide means and spreads: exact over every sentence, or estimated on a fixed
+    # sample when only candidates are scored (candidates are the best, so their own
+    # spread would flatten the z-scores).
+    if full:
+        dense_reference, passage_reference = dense, passage_dense
+        dense_rank = _reciprocal_rank(dense_around)
+        bm25_rank = _reciprocal_rank(bm25_all)
+    else:
+        sample = tables.sample
+        dense_reference = index.sentence_vectors[sample] @ vector
+        sample_first, sample_last = tables.first_passage[sample], tables.last_passage[sample]
+        sample_inside = sample_first >= 0
+        sample_passages = np.unique(expand_ranges(sample_first[sample_inside], sample_last[sample_inside]))
+        passage_reference = _max_over_passages(
+            index.passage_vectors[sample_passages] @ vector, sample_first, sample_last, tables.span,
+            lambda p: np.searchsorted(sample_passages, p), -1.0)
+        outside = ~np.isin(sample, around)
+        dense_rank = _reciprocal_rank(dense_around, outside=dense_reference[outside],
+                                      outside_count=n - around.size)
+        bm25_rank = _reciprocal_rank(bm25_all[around], outside=bm25_all[sample[outside]],
+                                     outside_count=n - around.size)
+
+    types, log_length, word_counts = tables.facts.rows(ids)
+    cues = np.zeros((ids.size, len(TYPED)), dtype=np.float32)
     asked = question_type(question)
     if asked in TYPED:
         column = TYPED.index(asked)
-        cues[:, column] = tables.types[:, column]
+        cues[:, column] = types[:, column]
 
-    dense_rank = _reciprocal_rank(dense)
-    # Similarity after removing what every sentence of the corpus shares (its topic):
-    # spreads apart sentences that all look alike to the question.
-    centred_question = _unit_rows(vector - tables.centre)
-    centred_passage = np.full(n, -1.0, dtype=np.float32)
-    np.maximum.at(centred_passage, tables.pair_sentence,
-                  (tables.centred_passages @ centred_question)[tables.pair_passage])
+    # A sentence with no neighbour on one side borrows its own score there (no penalty
+    # for opening or closing a paragraph).
     features = np.column_stack([
-        dense, _z_score(dense), passage_dense, dense[tables.prev], dense[tables.next],
-        bm25_share, passage_bm25, bm25_share[tables.prev], bm25_share[tables.next],
-        coverage, left, right, tables.log_length,
-        np.log1p(np.maximum(tables.word_counts - matched, 0.0)),
-        _z_score(passage_dense), _z_score(bm25), dense_rank, _reciprocal_rank(bm25),
-        np.where(tables.has_prev, dense_rank[tables.prev], 0.0),
-        np.where(tables.has_next, dense_rank[tables.next], 0.0), ~tables.has_prev,
-        tables.centred_sentences @ centred_question, centred_passage, cues,
-        np.zeros((n, len(LATE_FEATURES)), dtype=np.float32),
+        dense, _standardise(dense, dense_reference), passage_dense, dense_around[before],
+        dense_around[after],
+        bm25_share_around[here], passage_bm25, bm25_share_around[before], bm25_share_around[after],
+        coverage, left, right, log_length,
+        np.log1p(np.maximum(word_counts - matched, 0.0)),
+        _standardise(passage_dense, passage_reference), _standardise(bm25, bm25_all),
+        dense_rank[here], bm25_rank[here],
+        np.where(has_prev, dense_rank[before], 0.0),
+        np.where(has_next, dense_rank[after], 0.0), ~has_prev,
+        centred_dense, centred_passage, cues,
+        np.zeros((ids.size, len(LATE_FEATURES)), dtype=np.float32),
     ]).astype(np.float32)
-    _add_late_features(index, features, weights, question_tokens)
+    _add_late_features(index, features, ids, weights, question_tokens)
+
     def constant(value: float) -> np.ndarray:
-        return np.full(n, value, dtype=np.float32)
+        return np.full(ids.size, value, dtype=np.float32)
 
     # Abstention evidence: how well this sentence matches, and how much the corpus as a
     # whole is about the question (its words known here; its vector near the corpus'
@@ -340,10 +481,10 @@ def score_sentences(index: CorpusIndex, question: str, question_vector: np.ndarr
     evidence = np.column_stack([
         dense, passage_dense, coverage, constant(corpus_coverage), constant(0.0),
         constant(float(vector @ tables.centre)), features[:, FEATURES.index("sentence_dense_z")],
-        constant(float(coverage.max())), np.log1p(bm25),
+        constant(float(coverage.max()) if coverage.size else 0.0), np.log1p(bm25),
         features[:, FEATURES.index("maxsim")],
     ]).astype(np.float32)
-    return rescore(SentenceScores(features, features[:, 0], evidence, passage_dense_all), weights)
+    return rescore(SentenceScores(features, features[:, 0], evidence, ids), weights)
 
 
 def rescore(scores: SentenceScores, weights: RankingWeights) -> SentenceScores:
@@ -352,25 +493,14 @@ def rescore(scores: SentenceScores, weights: RankingWeights) -> SentenceScores:
     Why: fitting tries many weight settings; the features do not depend on them.
     """
     fused = (scores.features @ weights.vector()).astype(np.float32)
-    order = np.argsort(-fused)
-    runner_up = np.full(fused.size, fused[order[0]], dtype=np.float32)
-    if fused.size > 1:
-        runner_up[order[0]] = fused[order[1]]
     evidence = scores.evidence.copy()
-    evidence[:, EVIDENCE.index("margin")] = fused - runner_up
-    return SentenceScores(scores.features, fused, evidence, scores.passage_dense)
-
-
-def _passage_mass(tables: _Tables, fused: np.ndarray) -> np.ndarray:
-    """Each passage's probability of holding the answer: the softmax mass of its sentences.
-
-    Why: of the windows around the best sentence, the one that also holds the runner-up
-    (often the restatement next to the answer, or the answer next to it) is the one most
-    likely to show the user the answer, and gets its neighbour highlighted too.
-    """
-    probability = np.exp(fused.astype(np.float64) - float(fused.max()))
-    starts = np.flatnonzero(np.r_[True, tables.pair_passage[1:] != tables.pair_passage[:-1]])
-    return np.add.reduceat(probability[tables.pair_sentence], starts)
+    if fused.size:
+        order = np.argsort(-fused)
+        runner_up = np.full(fused.size, fused[order[0]], dtype=np.float32)
+        if fused.size > 1:
+            runner_up[order[0]] = fused[order[1]]
+        evidence[:, EVIDENCE.index("margin")] = fused - runner_up
+    return SentenceScores(scores.features, fused, evidence, scores.ids)
 
 
 def confidences(evidence: np.ndarray, weights: RankingWeights) -> np.ndarray:
@@ -429,12 +559,12 @@ def _float32_tokens(index: CorpusIndex, tokens: np.ndarray) -> np.ndarray:
     return copy
 
 
-def _add_late_features(index: CorpusIndex, features: np.ndarray, weights: RankingWeights,
+def _add_late_features(index: CorpusIndex, features: np.ndarray, ids: np.ndarray, weights: RankingWeights,
                        question_tokens: np.ndarray | None) -> None:
     """Fill the ``LATE_FEATURES`` columns in place (left at zero when unavailable)."""
     base = features @ weights.vector()
     candidates = np.argsort(-base, kind="stable")[:LATE_CANDIDATES]
-    maxsim = late_interaction(index, question_tokens, candidates)
+    maxsim = late_interaction(index, question_tokens, ids[candidates])
     if maxsim is None:
         return
     column = FEATURES.index("maxsim")
@@ -453,7 +583,8 @@ def has_late_interaction(index: CorpusIndex, question_tokens: np.ndarray | None)
 
 
 def rank(index: CorpusIndex, question: str, question_vector: np.ndarray, top_k: int,
-         weights: RankingWeights, question_tokens: np.ndarray | None = None) -> Answer:
+         weights: RankingWeights, question_tokens: np.ndarray | None = None,
+         full_ranking_max: int = FULL_RANKING_MAX_SENTENCES) -> Answer:
     """Build the ``Answer`` for one question from its (normalised) vector.
 
     Args:
@@ -466,34 +597,56 @@ def rank(index: CorpusIndex, question: str, question_vector: np.ndarray, top_k: 
             encoder without token vectors) ``WITHOUT_LATE_INTERACTION`` replaces them, the
             model fitted without it.
         question_tokens: The question's normalised token vectors (late interaction).
+        full_ranking_max: Corpora with more sentences rank candidates only (see
+            ``qa.candidates``).
     """
     if not has_late_interaction(index, question_tokens) and weights == RankingWeights():
         weights = WITHOUT_LATE_INTERACTION
-    scores = score_sentences(index, question, question_vector, weights, question_tokens)
+    scores = score_sentences(index, question, question_vector, weights, question_tokens, full_ranking_max)
     return answer_from_scores(index, question, scores, top_k, weights)
 
 
 def answer_from_scores(index: CorpusIndex, question: str, scores: SentenceScores, top_k: int,
                        weights: RankingWeights) -> Answer:
-    """Turn sentence scores into passages, highlights and the (possibly withheld) answer."""
+    """Turn sentence scores into passages, highlights and the (possibly withheld) answer.
+
+    Of the passages around each of the best sentences, the one with the most softmax mass
+    (the sum of its sentences' probabilities of holding the answer) is shown.  Why: of the
+    windows around the best sentence, the one that also holds the runner-up (often the
+    restatement next to the answer, or the answer next to it) is the one most likely to
+    show the user the answer, and gets its neighbour highlighted too.
+    """
     tables = _tables(index)
-    order = np.argsort(-scores.fused, kind="stable")
-    mass = _passage_mass(tables, scores.fused)
+    ids, fused = scores.ids, scores.fused
+    if fused.size == 0:
+        return Answer(question, None, 0.0, ())
+    order = np.argsort(-fused, kind="stable")
+    probability = np.exp(fused.astype(np.float64) - float(fused.max()))
+
+    def scored_rows(passage: int) -> np.ndarray:
+        """Rows of ``scores`` for the passage's sentences (those that were scored)."""
+        members = np.arange(tables.passage_first[passage], tables.passage_last[passage] + 1)
+        rows = np.minimum(np.searchsorted(ids, members), ids.size - 1)
+        return rows[ids[rows] == members]
+
     chosen: list[int] = []
-    drivers: list[int] = []
-    covered = np.zeros(len(index.sentences), dtype=bool)
-    for sentence in order:
+    drivers: list[int] = []  # rows of ``scores``
+    covered = np.zeros(ids.size, dtype=bool)
+    for row in order:
         if len(chosen) >= top_k:
             break
-        sentence = int(sentence)
-        if covered[sentence]:
+        row = int(row)
+        if covered[row]:
             continue  # already inside a returned passage: no near-duplicate passages
+        sentence = int(ids[row])
         first, last = int(tables.first_passage[sentence]), int(tables.last_passage[sentence])
-        passage = first + int(np.argmax(mass[first:last + 1]))
+        if first < 0:
+            continue
+        masses = [float(probability[scored_rows(p)].sum()) for p in range(first, last + 1)]
+        passage = first + int(np.argmax(masses))
         chosen.append(passage)
-        drivers.append(sentence)
-        record = index.passages[passage]
-        covered[record.first:record.last + 1] = True
+        drivers.append(row)
+        covered[scored_rows(passage)] = True
     if not chosen:
         return Answer(question, None, 0.0, ())
     confidence = confidences(scores.evidence[drivers], weights)
@@ -505,8 +658,8 @@ def answer_from_scores(index: CorpusIndex, question: str, scores: SentenceScores
     for passage_id, driver, score in zip(chosen, drivers, shown_scores, strict=True):
         record = index.passages[passage_id]
         spans = [driver] + [
-            s for s in range(record.first, record.last + 1)
-            if s != driver and scores.fused[s] >= scores.fused[driver] - weights.highlight_margin
+            row for row in scored_rows(passage_id).tolist()
+            if row != driver and fused[row] >= fused[driver] - weights.highlight_margin
         ]
         passages.append(Passage(
             text=index.passage_text(passage_id),
@@ -514,12 +667,12 @@ def answer_from_scores(index: CorpusIndex, question: str, scores: SentenceScores
             start=record.start,
             end=record.end,
             score=float(score),
-            highlights=tuple(Span(index.sentences[s].start - record.start,
-                                  index.sentences[s].end - record.start) for s in spans),
+            highlights=tuple(Span(index.sentences[int(ids[row])].start - record.start,
+                                  index.sentences[int(ids[row])].end - record.start) for row in spans),
             paragraph=record.paragraph + 1,
         ))
     best_confidence = float(confidence[0])
-    answer = index.sentence_text(drivers[0]) if best_confidence >= weights.threshold else None
+    answer = index.sentence_text(int(ids[drivers[0]])) if best_confidence >= weights.threshold else None
     return Answer(question, answer, best_confidence, tuple(passages))
 
 
