@@ -8,7 +8,8 @@ side goes first), and quoted as a median.  Run by hand, not by the test suite:
     .venv/bin/python bench/perf.py cold         # 2 `speech-qa ask` vs import+load the model
     .venv/bin/python bench/perf.py build        # 3 `speech-qa index` on >= 20k passages vs encode
     .venv/bin/python bench/perf.py batch        # 4 ask_many vs one-by-one ask
-    .venv/bin/python bench/perf.py scale        # 5 flat vs HNSW at 100k / 1M vectors
+    .venv/bin/python bench/perf.py scale        # 5 exact vs the product's index (and HNSW) at 100k / 1M
+    .venv/bin/python bench/perf_ranking.py real # 5b ranking every sentence vs candidates
     .venv/bin/python bench/perf.py concurrency  # 6 N threads calling QA.ask
     .venv/bin/python bench/perf.py all
 
@@ -480,18 +481,51 @@ def index_bytes(index: Any) -> int:
     return int(faiss.serialize_index(index).nbytes)
 
 
-def bench_scale(sizes: Sequence[int], query_count: int, build_index: Path | None,
-                uniform_limit: int = 200_000) -> tuple[str, dict[str, Any]]:
-    """Search latency, recall@10 and memory per vector at large sizes, flat vs the product's choice."""
+def _sweep(product: Any, info: dict[str, Any], queries: np.ndarray, truth: np.ndarray) -> str:
+    """Recall@10 and median search time of the same index at other settings of its knob."""
     import faiss
 
-    from index.vectors import HNSW_THRESHOLD, build_vector_index, recall_at_k
+    from index.vectors import recall_at_k
+
+    concrete: Any = faiss.downcast_index(product)
+    values: tuple[int, ...]
+    if info["kind"] == "hnsw":
+        knob, values, target = "efSearch", (32, 64, 128, 256, 512, 1024), concrete.hnsw
+        attribute = "efSearch"
+    elif info["kind"] == "ivf":
+        knob, values, target = "nprobe", (1, 2, 4, 8, 16, 32, 64), faiss.downcast_index(concrete.base_index)
+        attribute = "nprobe"
+    elif info["kind"] == "scan":
+        knob, values, target, attribute = "k_factor", (1, 2, 4, 8), concrete, "k_factor"
+    else:
+        return ""
+    chosen = getattr(target, attribute)
+    parts = []
+    for value in values:
+        setattr(target, attribute, value)
+        _, swept = product.search(queries, 10)
+        parts.append(f"{knob} {value}: {recall_at_k(swept, truth):.3f} in "
+                     f"{ms(statistics.median(time_search(product, queries[:100])))}")
+    setattr(target, attribute, chosen)
+    return "; ".join(parts)
+
+
+def bench_scale(sizes: Sequence[int], query_count: int, build_index: Path | None,
+                compare_hnsw: bool = True) -> tuple[str, dict[str, Any]]:
+    """Search latency, recall@10 and memory per vector at large sizes, exact vs the product's choice.
+
+    With ``compare_hnsw`` the clustered data also gets the alternative the choice was made
+    against (an HNSW graph, M 32 / efConstruction 64, its beam calibrated the same way).
+    """
+    import faiss
+
+    from index.vectors import APPROXIMATE_THRESHOLD, HNSW, HNSWParams, build_vector_index, recall_at_k
 
     rng = np.random.default_rng(0)
     dimension = 384
     centres = unit_rows(rng.standard_normal((max(sizes) // 1000, dimension), dtype=np.float32))
-    rows = ["| vectors | data | index (manifest kind, params) | build | search median | p95 | "
-            "recall@10 vs exact | flat search median | bytes per vector |",
+    rows = ["| vectors | data | index (manifest) | build | search median | p95 | "
+            "recall@10 vs exact | exact search median | bytes per vector |",
             "|---|---|---|---|---|---|---|---|---|"]
     raw: dict[str, Any] = {}
     sweeps: list[str] = []
@@ -505,88 +539,87 @@ def bench_scale(sizes: Sequence[int], query_count: int, build_index: Path | None
                 queries = clustered_unit(query_count, centres[: size // 1000], rng)
             flat = faiss.IndexFlatIP(dimension)
             flat.add(vectors)
-            if data == "uniform random" and size > uniform_limit:
-                # HNSW on structureless vectors at this size takes tens of minutes to build on
-                # the shared 2-core machine: time exact search only.
-                flat_only = time_search(flat, queries)
-                rows.append(f"| {size:,} | {data} | flat only (HNSW not built: see note) | - | - | - | - | "
-                            f"{ms(statistics.median(flat_only))} | {index_bytes(flat) / size:,.0f} B |")
-                raw[f"{size}-{data}"] = {"flat": flat_only}
-                print(rows[-1], file=sys.stderr, flush=True)
-                del vectors, flat
-                continue
             _, truth = flat.search(queries, 10)
-            start = time.perf_counter()
-            product, info = build_vector_index(vectors)
-            build_seconds = time.perf_counter() - start
-            # interleave the two indexes' single-question searches
-            product_times: list[float] = []
-            flat_times: list[float] = []
-            for number, query in enumerate(queries):
-                pair = [(product, product_times), (flat, flat_times)]
-                for target, sink in pair if number % 2 == 0 else pair[::-1]:
-                    sink.extend(time_search(target, query[None]))
-            _, found = product.search(queries, 10)
-            recall = recall_at_k(found, truth)
-            if info["kind"] == "hnsw":  # the trade-off the calibration chose from
-                graph: Any = product
-                chosen = graph.hnsw.efSearch
-                sweep = []
-                for ef in (32, 64, 128, 256, 512):
-                    graph.hnsw.efSearch = ef
-                    _, swept = product.search(queries, 10)
-                    sweep.append(f"ef {ef}: {recall_at_k(swept, truth):.3f} in "
-                                 f"{ms(statistics.median(time_search(product, queries[:100])))}")
-                graph.hnsw.efSearch = chosen
-                sweeps.append(f"- {size:,} {data}: " + "; ".join(sweep))
-            per_vector = index_bytes(product) / size
-            params = {k: v for k, v in info.items() if k != "count"}
-            rows.append(f"| {size:,} | {data} | `{json.dumps(params)}` | {build_seconds:.1f} s | "
-                        f"{ms(statistics.median(product_times))} | {ms(p95(product_times))} | {recall:.3f} | "
-                        f"{ms(statistics.median(flat_times))} | {per_vector:,.0f} B |")
-            raw[f"{size}-{data}"] = {"info": info, "build": build_seconds, "recall": recall,
-                                      "search": product_times, "flat": flat_times, "bytes": per_vector}
-            print(rows[-1], file=sys.stderr, flush=True)
-            del vectors, flat, product
-    lines = [f"Product index = `index.vectors.build_vector_index` (flat below {HNSW_THRESHOLD:,} vectors, "
-             "HNSW above, efSearch calibrated at build time on held-out rows and their midpoints). "
+            builds: list[tuple[str, dict[str, Any]]] = [("product", {})]
+            if compare_hnsw and data == "clustered":
+                builds.append(("HNSW M 32 (not chosen)",
+                               {"approximate": HNSW, "hnsw": HNSWParams(m=32, ef_construction=64)}))
+            for label, options in builds:
+                start = time.perf_counter()
+                product, info = build_vector_index(vectors, **options)
+                build_seconds = time.perf_counter() - start
+                # interleave the two indexes' single-question searches
+                product_times: list[float] = []
+                flat_times: list[float] = []
+                for number, query in enumerate(queries):
+                    pair = [(product, product_times), (flat, flat_times)]
+                    for target, sink in pair if number % 2 == 0 else pair[::-1]:
+                        sink.extend(time_search(target, query[None]))
+                _, found = product.search(queries, 10)
+                recall = recall_at_k(found, truth)
+                sweep = _sweep(product, info, queries, truth)
+                if sweep:
+                    sweeps.append(f"- {size:,} {data}, {label} ({info['kind']}): {sweep}")
+                per_vector = index_bytes(product) / size
+                params = {k: v for k, v in info.items() if k != "count"}
+                name = "" if label == "product" else f"{label}: "
+                rows.append(f"| {size:,} | {data} | {name}`{json.dumps(params)}` | {build_seconds:.1f} s | "
+                            f"{ms(statistics.median(product_times))} | {ms(p95(product_times))} | "
+                            f"{recall:.3f} | {ms(statistics.median(flat_times))} | {per_vector:,.0f} B |")
+                raw[f"{size}-{data}-{label}"] = {"info": info, "build": build_seconds, "recall": recall,
+                                                 "search": product_times, "flat": flat_times,
+                                                 "bytes": per_vector}
+                print(rows[-1], file=sys.stderr, flush=True)
+                del product
+            del vectors, flat
+    lines = [f"Product index = `index.vectors.build_vector_index`: exact below {APPROXIMATE_THRESHOLD:,} "
+             "vectors; above, an IVF index (SQ8 codes, exact re-rank) whose nprobe is calibrated at build "
+             "time on held-out rows and their midpoints to recall@10 >= 0.98, and where no nprobe up to a "
+             "quarter of the lists reaches it, an exhaustive scan of compact codes with exact re-ranking "
+             "(its k_factor calibrated the same way). "
              f"{query_count} queries from the same distribution as the data, one question per search "
              "call (as `qa` issues them), interleaved with exact flat search over the same vectors. "
              "Uniform random unit vectors are the issue's search-timing data; they have no neighbourhoods "
              "(every vector is ~equally far from every other), the worst case for any approximate index. "
              "`clustered` draws vectors around 1 topic centre per 1,000 vectors at cosine ~0.75, "
              "the shape of text embeddings. Bytes per vector: the serialized FAISS index (the loaded "
-             "index shares this memory with the ranking's vector view: no second copy).", "", *rows,
-             "", "Recall@10 and search median of the same graph at other beams (efSearch):", "", *sweeps]
+             "index shares its float32 rows with the ranking's vector view: no second copy).", "", *rows,
+             "", "Recall@10 and search median of the same index at other settings:", "", *sweeps]
     if build_index is not None and (build_index / "manifest.json").is_file():
         lines += ["", *real_recall(build_index)]
-    return section("5. Scale", f"bench/perf.py scale --sizes {','.join(map(str, sizes))} "
-                   f"--uniform-limit {uniform_limit}", lines), raw
+    flags = "" if compare_hnsw else " --no-hnsw"
+    return section("5. Scale", f"bench/perf.py scale --sizes {','.join(map(str, sizes))}{flags}", lines), raw
 
 
 def real_recall(folder: Path) -> list[str]:
-    """Recall@10 of real SQuAD questions on the HNSW tables of the build benchmark's index."""
+    """Recall@10 of real SQuAD questions on the vector tables of the build benchmark's index.
+
+    Recall counts ties (``recall_with_ties``): the generated corpus repeats sentences, so the
+    exact top 10 is often a set of identical vectors, any of which is an equally right hit.
+    """
     import faiss
 
     from index import CorpusIndex, default_encoder
-    from index.vectors import recall_at_k
+    from index.vectors import recall_with_ties
 
     index = CorpusIndex.load(folder)
     questions = squad_questions(500)
     vectors = default_encoder().encode(questions)
     out = ["Real embeddings (the build benchmark's index, 500 SQuAD questions embedded by the model):", "",
-           "| table | vectors | kind | efSearch | search median | recall@10 vs exact |",
-           "|---|---|---|---|---|---|"]
+           "| table | vectors | index (manifest) | search median | exact search median "
+           "| recall@10 vs exact (ties count) |", "|---|---|---|---|---|---|"]
     for name, table, stored in (("sentences", index.sentence_index, index.sentence_vectors),
                                 ("passages", index.passage_index, index.passage_vectors)):
         flat = faiss.IndexFlatIP(stored.shape[1])
         flat.add(np.ascontiguousarray(stored))
-        _, truth = flat.search(vectors, 10)
+        exact_scores, _ = flat.search(vectors, 10)
         _, found = table.search(vectors, 10)
-        info = index.manifest.get("vector_indexes", {}).get(name, {})
-        out.append(f"| {name} | {table.ntotal:,} | {info.get('kind')} | {info.get('ef_search', '-')} | "
+        described = index.manifest.get("vector_indexes", {}).get(name, {})
+        info = {k: v for k, v in described.items() if k != "count"}
+        out.append(f"| {name} | {table.ntotal:,} | `{json.dumps(info)}` | "
                    f"{ms(statistics.median(time_search(table, vectors)))} | "
-                   f"{recall_at_k(found, truth):.3f} |")
+                   f"{ms(statistics.median(time_search(flat, vectors)))} | "
+                   f"{recall_with_ties(found, vectors, stored, exact_scores[:, 9]):.3f} |")
     return out
 
 
@@ -601,8 +634,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--passages", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=1, help="runs of each side of the build bench")
     parser.add_argument("--sizes", default="100000,1000000")
-    parser.add_argument("--uniform-limit", type=int, default=200_000,
-                        help="above this size, uniform random data is timed with flat search only")
+    parser.add_argument("--no-hnsw", action="store_true", help="skip the HNSW comparison rows of scale")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "speech-qa-perf")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--torch-threads", type=int, help="torch.set_num_threads for in-process benches")
@@ -630,7 +662,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             text, raw = bench_batch(args.rounds, args.questions)
         elif name == "scale":
             text, raw = bench_scale([int(s) for s in args.sizes.split(",")], 200,
-                                    args.workdir / "build" / "index", args.uniform_limit)
+                                    args.workdir / "build" / "index", not args.no_hnsw)
         else:
             text, raw = bench_concurrency(args.rounds, args.questions)
         print(text, flush=True)

@@ -188,6 +188,107 @@ def test_faiss_file_of_another_kind_is_refused(index_dir: Path) -> None:
     refused(index_dir, "passages.faiss", "not one speech-qa writes")
 
 
+@pytest.fixture
+def ivf_dir(index_dir: Path) -> Path:
+    """The sentence table rebuilt as the ``ivf`` kind (what a table above the threshold gets)."""
+    import faiss
+
+    from index.vectors import all_vectors, build_vector_index
+
+    path = index_dir / "sentences.faiss"
+    vectors = np.array(all_vectors(faiss.read_index(str(path))))
+    ivf, info = build_vector_index(vectors, threshold=1)
+    assert info["kind"] == "ivf"
+    faiss.write_index(ivf, str(path))
+    resign(index_dir)
+    return index_dir
+
+
+def test_ivf_table_loads(ivf_dir: Path) -> None:
+    import faiss
+
+    loaded = CorpusIndex.load(ivf_dir)
+    assert isinstance(faiss.downcast_index(loaded.sentence_index), faiss.IndexRefineFlat)
+    assert not loaded.sentence_vectors.flags.owndata  # still a view of the refine rows
+
+
+@pytest.mark.parametrize("tamper", ["inflate-list", "truncate", "foreign-base"])
+def test_ivf_table_tampered_is_refused_before_faiss_reads_it(
+        ivf_dir: Path, tamper: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import faiss
+
+    path = ivf_dir / "sentences.faiss"
+    data = bytearray(path.read_bytes())
+    if tamper == "inflate-list":
+        struct.pack_into("<Q", data, data.index(b"ilar") + 32, 2**40)  # the first list's size
+    elif tamper == "truncate":
+        del data[len(data) // 2:]
+    else:
+        data[41:45] = b"IwPQ"  # the refined index claims to be IVF-PQ
+    path.write_bytes(bytes(data))
+    resign(ivf_dir)
+
+    def no_faiss(*args: object, **kwargs: object) -> None:
+        raise AssertionError("faiss.read_index was reached with a hostile file")
+
+    monkeypatch.setattr(faiss, "read_index", no_faiss)
+    refused(ivf_dir, "sentences.faiss", "FAISS")
+
+
+@pytest.fixture
+def scan_dir(index_dir: Path) -> Path:
+    """The sentence table rebuilt as the ``scan`` kind (what a table above the threshold gets
+    when IVF misses its target recall: here forced by an unreachable IVF target)."""
+    import faiss
+
+    from index.vectors import IVFParams, all_vectors, build_vector_index
+
+    path = index_dir / "sentences.faiss"
+    vectors = np.array(all_vectors(faiss.read_index(str(path))))
+    scan, info = build_vector_index(vectors, threshold=1, ivf=IVFParams(target_recall=1.01))
+    assert info["kind"] == "scan" and info["codec"] == "fp16"
+    faiss.write_index(scan, str(path))
+    resign(index_dir)
+    return index_dir
+
+
+def test_scan_table_loads(scan_dir: Path) -> None:
+    import faiss
+
+    loaded = CorpusIndex.load(scan_dir)
+    concrete = faiss.downcast_index(loaded.sentence_index)
+    assert isinstance(concrete, faiss.IndexRefineFlat)
+    assert isinstance(faiss.downcast_index(concrete.base_index), faiss.IndexScalarQuantizer)
+    assert not loaded.sentence_vectors.flags.owndata  # still a view of the refine rows
+
+
+@pytest.mark.parametrize(("tamper", "phrase"), [
+    ("inflate-codes", "scanned codes (1099511627776 items) runs past the end"),
+    ("truncate", "past the end"), ("sq8-qtype", "speech-qa writes fp16 codes"),
+])
+def test_scan_table_tampered_is_refused_before_faiss_reads_it(
+        scan_dir: Path, tamper: str, phrase: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import faiss
+
+    path = scan_dir / "sentences.faiss"
+    data = bytearray(path.read_bytes())
+    sq_at = data.index(b"IxSQ") + 4 + 33  # the quantizer: qtype, rangestat, its argument, d, code size
+    if tamper == "inflate-codes":
+        struct.pack_into("<Q", data, sq_at + 28 + 8, 2**40)  # after the (empty) trained values
+    elif tamper == "truncate":
+        del data[len(data) // 2:]
+    else:
+        struct.pack_into("<i", data, sq_at, 0)  # the fp16 codes relabelled as 8-bit ones
+    path.write_bytes(bytes(data))
+    resign(scan_dir)
+
+    def no_faiss(*args: object, **kwargs: object) -> None:
+        raise AssertionError("faiss.read_index was reached with a hostile file")
+
+    monkeypatch.setattr(faiss, "read_index", no_faiss)
+    refused(scan_dir, "sentences.faiss", "FAISS", phrase)
+
+
 # ---------------------------------------------------------------------------- tables
 def drop_last_line(path: Path) -> None:
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
