@@ -36,12 +36,12 @@ _REFINE = b"IxRF"
 _IVF_SQ = {b"IwSq": True, b"IwSQ": False}  # kind -> a by_residual byte follows the code size
 _SQ = b"IxSQ"  # IndexScalarQuantizer: the scan kind's base
 _HEADER = struct.Struct("<iqqqBi")  # d, ntotal, dummy, dummy, is_trained, metric_type
-_HNSW_VECTORS = (8, 4, 4, 8, 4)  # assign_probas, cum_nneighbor_per_level, levels, offsets, neighbors
 _HNSW_SCALARS = struct.Struct("<5i")  # entry_point, max_level, efConstruction, efSearch, upper_beam
 _SQ_TYPE = struct.Struct("<iifQQ")  # qtype, rangestat, rangestat_arg, d, code_size
 _SQ8 = 0  # faiss.ScalarQuantizer.QT_8bit: one byte per dimension, two trained floats per dimension
 _FP16 = 4  # faiss.ScalarQuantizer.QT_fp16: two bytes per dimension, nothing trained
 _MAX_BEAM = 1 << 16  # efSearch: a search allocates this many heap slots (speech-qa calibrates <= 2048)
+_CHUNK_ITEMS = 1 << 22  # HNSW neighbour ids are range-checked 16 MB at a time
 _MAX_K_FACTOR = 64.0  # IndexRefine: a search shortlists k * k_factor candidates (speech-qa: 1-16)
 
 
@@ -110,16 +110,56 @@ class _Walker:
             raise self.fail(f"{role} of kind {kind!r}")
         return self.flat()
 
+    def array(self, dtype: str, what: str) -> np.ndarray:
+        """A length-prefixed vector read into memory (for tables whose values FAISS trusts)."""
+        item = np.dtype(dtype)
+        (count,) = struct.unpack("<Q", self.take(8, what))
+        return np.frombuffer(self.take(count * item.itemsize, f"{what} ({count} items)"), dtype=item)
+
     def hnsw(self) -> tuple[int, int]:
+        """The graph's tables are read, not skipped: FAISS follows their values as array
+        indexes without bounds checks, so a crafted level, offset, neighbour or entry point
+        would make a search read (and the build write) outside its arrays."""
         dimension, ntotal = self.header()
-        for number, item_size in enumerate(_HNSW_VECTORS):
-            self.vector(item_size, f"HNSW table {number}")
-        ef_search = self.unpack(_HNSW_SCALARS, "HNSW parameters")[3]
+        self.vector(8, "HNSW level probabilities")
+        per_level = self.array("<i4", "HNSW neighbours per level").astype(np.int64)
+        levels = self.array("<i4", "HNSW node levels").astype(np.int64)
+        offsets = self.array("<u8", "HNSW neighbour offsets")
+        neighbours_count = self.vector_count("HNSW neighbours")
+        top = len(per_level) - 1
+        if top < 1 or per_level[0] != 0 or (np.diff(per_level) < 0).any():
+            raise self.fail("HNSW neighbours-per-level table is malformed")
+        if len(levels) != ntotal or len(offsets) != ntotal + 1:
+            raise self.fail(f"HNSW tables for {len(levels)} nodes, expected {ntotal}")
+        if ntotal and (levels.min() < 1 or levels.max() > top):
+            raise self.fail(f"HNSW node levels outside 1..{top}")
+        if offsets[0] != 0 or int(offsets[-1]) != neighbours_count or \
+                (np.diff(offsets.astype(np.int64)) != per_level[levels]).any():
+            raise self.fail("HNSW neighbour offsets disagree with the node levels")
+        for start in range(0, neighbours_count, _CHUNK_ITEMS):
+            count = min(_CHUNK_ITEMS, neighbours_count - start)
+            neighbours = np.frombuffer(self.take(4 * count, "HNSW neighbours"), dtype="<i4")
+            if count and (neighbours.min() < -1 or neighbours.max() >= ntotal):
+                raise self.fail("HNSW neighbour ids outside the table")
+        entry_point, max_level, _, ef_search, _ = self.unpack(_HNSW_SCALARS, "HNSW parameters")
         if not 0 < ef_search <= _MAX_BEAM:
             raise self.fail(f"HNSW efSearch {ef_search}")
+        if ntotal == 0:
+            entry_ok = entry_point == -1 and max_level == -1
+        else:
+            entry_ok = 0 <= entry_point < ntotal and max_level == int(levels.max()) - 1 \
+                and int(levels[int(entry_point)]) - 1 == max_level
+        if not entry_ok:
+            raise self.fail(f"HNSW entry point {entry_point} is not a node of the top level {max_level}")
         if self.sub_flat("HNSW storage") != (dimension, ntotal):
             raise self.fail("HNSW graph and storage disagree")
         return dimension, ntotal
+
+    def vector_count(self, what: str) -> int:
+        """A vector's length, checked against the file, leaving the position at its data."""
+        (count,) = struct.unpack("<Q", self.take(8, what))
+        self.check(count * 4, f"{what} ({count} items)")
+        return int(count)
 
     def refine(self) -> tuple[int, int]:
         shape = self.header()

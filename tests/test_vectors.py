@@ -644,3 +644,44 @@ def test_guard_refuses_an_unrefined_scan(tmp_path: Path) -> None:
     base = faiss.IndexScalarQuantizer(DIMENSION, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
     base.add(uniform(100))
     refused(tmp_path / "v.faiss", bytes(faiss.serialize_index(base)), "b'IxSQ' is not one speech-qa writes")
+
+
+def _hnsw_graph(count: int = 400) -> faiss.IndexHNSWFlat:
+    graph = faiss.IndexHNSWFlat(DIMENSION, 8, faiss.METRIC_INNER_PRODUCT)
+    graph.add(clustered(count, seed=5))
+    return graph
+
+
+def test_an_hnsw_graph_pointing_outside_its_nodes_is_refused(tmp_path: Path) -> None:
+    """FAISS follows neighbour ids, levels and the entry point as raw array indexes."""
+    path = tmp_path / "sentences.faiss"
+    graph = _hnsw_graph()
+    data = bytearray(faiss.serialize_index(graph).tobytes())
+    neighbours = faiss.vector_to_array(graph.hnsw.neighbors).astype("<i4")
+    first = bytes(data).index(neighbours[:8].tobytes())
+    struct.pack_into("<i", data, first + 4, graph.ntotal + 7)  # a neighbour past the last node
+    refused(path, bytes(data), "neighbour ids outside the table")
+
+    graph = _hnsw_graph()
+    graph.hnsw.entry_point = graph.ntotal + 1000
+    refused(path, faiss.serialize_index(graph).tobytes(), "entry point")
+
+    graph = _hnsw_graph()
+    graph.hnsw.max_level = graph.hnsw.max_level + 3
+    refused(path, faiss.serialize_index(graph).tobytes(), "entry point")
+
+    graph = _hnsw_graph()
+    levels = faiss.vector_to_array(graph.hnsw.levels)
+    levels[10] = 40  # a level the per-level table does not have
+    faiss.copy_array_to_vector(levels, graph.hnsw.levels)
+    refused(path, faiss.serialize_index(graph).tobytes(), "levels")
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 400])
+def test_real_hnsw_graphs_of_any_size_pass_the_range_checks(tmp_path: Path, count: int) -> None:
+    graph = faiss.IndexHNSWFlat(DIMENSION, 8, faiss.METRIC_INNER_PRODUCT)
+    if count:
+        graph.add(clustered(count, seed=6))
+    path = tmp_path / "sentences.faiss"
+    faiss.write_index(graph, str(path))
+    assert read_checked(path).ntotal == count
