@@ -149,7 +149,7 @@ def bench_synthetic(sizes: Sequence[int], count: int) -> list[str]:
         lines.append(f"| {len(index.passages):,} | {len(index.sentences):,} | {build:.0f} s | {kinds} | "
                      f"{ms(statistics.median(full))} | {ms(p95(full))} | {ms(statistics.median(candidates))} "
                      f"| {ms(p95(candidates))} "
-                     f"| {statistics.median(full) / statistics.median(candidates):.0f}x |")
+                     f"| {statistics.median(full) / statistics.median(candidates):.1f}x |")
         print(lines[-1], file=sys.stderr, flush=True)
         del index
     return lines

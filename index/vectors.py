@@ -540,7 +540,18 @@ def search(index: faiss.Index, query: np.ndarray, k: int) -> tuple[np.ndarray, n
     The same call for every kind: an IVF index searches its stored ``nprobe`` lists (the
     refine step re-ranks ``k * k_factor`` of their candidates exactly), the scan kind
     every row's fp16 code (re-ranked the same way), HNSW its stored ``efSearch`` beam.
+
+    One OpenMP thread, for this call only (the setting is per calling thread and restored):
+    one question's search is too small to split, and on a 2-core machine FAISS's workers
+    spin-wait against the model's and numpy's threads.  Measured with ``rank()`` on the
+    build benchmark's 44k-sentence index, the same process having embedded the questions:
+    7.0-7.2 ms per question with one thread against 13-27 ms with two.
     """
     k = max(1, min(k, index.ntotal))
-    scores, ids = index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), k)
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        scores, ids = index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), k)
+    finally:
+        faiss.omp_set_num_threads(threads)
     return scores[0], ids[0]

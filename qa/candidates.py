@@ -27,7 +27,7 @@ import numpy as np
 from index import CorpusIndex
 from index.vectors import search
 
-FULL_RANKING_MAX_SENTENCES = 20_000
+FULL_RANKING_MAX_SENTENCES = 5_000
 """Corpora with more sentences than this rank a candidate set per question."""
 
 

@@ -685,3 +685,11 @@ def test_real_hnsw_graphs_of_any_size_pass_the_range_checks(tmp_path: Path, coun
     path = tmp_path / "sentences.faiss"
     faiss.write_index(graph, str(path))
     assert read_checked(path).ntotal == count
+
+
+def test_search_uses_one_thread_and_restores_the_setting() -> None:
+    vectors = clustered(3000, seed=8)
+    index, _ = build_vector_index(vectors, threshold=2_000)
+    before = faiss.omp_get_max_threads()
+    assert search(index, vectors[7], 3)[1][0] == 7
+    assert faiss.omp_get_max_threads() == before
