@@ -653,9 +653,13 @@ def answer_from_scores(index: CorpusIndex, question: str, scores: SentenceScores
     order = np.argsort(-fused, kind="stable")
     probability = np.exp(fused.astype(np.float64) - float(fused.max()))
 
+    every_sentence = ids.size == len(index.sentences)  # then row i is sentence i
+
     def scored_rows(passage: int) -> np.ndarray:
         """Rows of ``scores`` for the passage's sentences (those that were scored)."""
         members = np.arange(tables.passage_first[passage], tables.passage_last[passage] + 1)
+        if every_sentence:
+            return members
         rows = np.minimum(np.searchsorted(ids, members), ids.size - 1)
         return rows[ids[rows] == members]
 
