@@ -9,6 +9,7 @@ run and interleaved question by question, both rankings of the same question vec
   passages embedded by the real model) and the 473 SQuAD questions, embedded by the
   model: time per question, and whether the answers change (sent@1 / hit@3 against the
   SQuAD answers, and agreement of the first highlighted sentence);
+- ``squad``: each small SQuAD article with the candidate ranking forced on, answers only;
 - ``synthetic``: larger corpora (``--sizes`` passages, from ``bench/perf_corpus.py``)
   embedded by a bag-of-words hashing encoder (fast, and text-like: sentences sharing words
   are near each other), timing only.
@@ -17,6 +18,7 @@ Run by hand:
 
     .venv/bin/python bench/perf_ranking.py real --index /tmp/speech-qa-perf/build/index
     .venv/bin/python bench/perf_ranking.py synthetic --sizes 100000,500000
+    .venv/bin/python bench/perf_ranking.py squad   # answers only, candidates forced
 """
 
 from __future__ import annotations
@@ -91,6 +93,36 @@ def bench_real(folder: Path) -> list[str]:
     return lines
 
 
+def bench_squad() -> list[str]:
+    """Both rankings on each small SQuAD article, the candidate ranking forced (answers only)."""
+    from index import CorpusIndex, default_encoder
+    from ingest import ChunkingParams
+    from qa.evaluation import evaluate, first_sentence, load_eval_file, summarise
+    from qa.question import clean_question
+    from qa.ranking import RankingWeights, rank
+
+    encoder = default_encoder()
+    runs: dict[str, list[Any]] = {"every sentence": [], "candidates (forced)": []}
+    questions: list[Any] = []
+    for article in load_eval_file(SQUAD):
+        index = CorpusIndex.build(list(article.documents or ()), encoder, ChunkingParams())
+        texts = [clean_question(q.question) for q in article.questions]
+        vectors, tokens = encoder.encode_with_tokens(texts)
+        questions += article.questions
+        for text, vector, token in zip(texts, vectors, tokens, strict=True):
+            for name, limit in (("every sentence", EVERY_SENTENCE), ("candidates (forced)", 0)):
+                runs[name].append(rank(index, text, vector, 3, RankingWeights(), token, limit))
+    lines = ["Each SQuAD article indexed alone (116-208 sentences, late interaction on), the shipped "
+             "weights, the same question vectors; the candidate ranking forced (`full_ranking_max=0`).",
+             "",
+             "| ranking | sent@1 | hit@3 |", "|---|---|---|"]
+    for name, answers in runs.items():
+        metrics = summarise(evaluate(answers, questions))
+        lines.append(f"| {name} | {metrics.sent_at_1:.3f} | {metrics.hit_at_3:.3f} |")
+    same = sum(first_sentence(a) == first_sentence(b) for a, b in zip(*runs.values(), strict=True))
+    return [*lines, "", f"Same first highlighted sentence: {same} of {len(questions)}."]
+
+
 class HashingEncoder:
     """Bag-of-words vectors: each word a fixed random direction (timing stand-in for the model).
 
@@ -158,7 +190,7 @@ def bench_synthetic(sizes: Sequence[int], count: int) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> None:
     """Print a Markdown section for ``bench/RESULTS.md``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("which", choices=["real", "synthetic"])
+    parser.add_argument("which", choices=["real", "synthetic", "squad"])
     parser.add_argument("--index", type=Path, default=Path("/tmp/speech-qa-perf/build/index"),
                         help="index built by `bench/perf.py build`")
     parser.add_argument("--sizes", default="100000,500000", help="passages per generated corpus")
@@ -172,6 +204,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             sys.exit(f"{args.index}: no index; run `bench/perf.py build` first (it leaves one there)")
         body = bench_real(args.index)
         command = f"bench/perf_ranking.py real --index {args.index}"
+    elif args.which == "squad":
+        body = bench_squad()
+        command = "bench/perf_ranking.py squad"
     else:
         body = bench_synthetic([int(s) for s in args.sizes.split(",")], args.questions)
         command = f"bench/perf_ranking.py synthetic --sizes {args.sizes} --questions {args.questions}"
