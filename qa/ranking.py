@@ -266,11 +266,10 @@ def _tables(index: CorpusIndex) -> _Tables:
     passage_last = np.fromiter((p.last for p in index.passages), dtype=np.int64, count=count)
     members = expand_ranges(passage_first, passage_last)
     owners = np.repeat(np.arange(count), np.maximum(passage_last - passage_first + 1, 0))
-    first_passage = np.full(n, count, dtype=np.int64)
     last_passage = np.full(n, -1, dtype=np.int64)
-    np.minimum.at(first_passage, members, owners)
     np.maximum.at(last_passage, members, owners)
-    first_passage[last_passage < 0] = -1
+    # ``sentence_passage`` already holds each sentence's first passage (0 for none: mark -1)
+    first_passage = np.where(last_passage < 0, -1, index.sentence_passage).astype(np.int64)
     span = int((last_passage - first_passage).max()) + 1 if n else 1
     centre = index.sentence_vectors.mean(axis=0) if n else np.zeros(index.sentence_vectors.shape[1],
                                                                     dtype=np.float32)

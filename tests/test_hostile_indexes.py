@@ -80,6 +80,30 @@ def refused(folder: Path, culprit: str, *phrases: str, expected_model: str | Non
     return message
 
 
+def forbid_faiss_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``faiss.read_index`` fail the test: a hostile file must be refused before it."""
+    import faiss
+
+    def no_faiss(*args: object, **kwargs: object) -> None:
+        raise AssertionError("faiss.read_index was reached with a hostile file")
+
+    monkeypatch.setattr(faiss, "read_index", no_faiss)
+
+
+def rebuild_sentence_table(folder: Path, **options: Any) -> dict[str, Any]:
+    """Rebuild ``folder``'s sentence table with ``build_vector_index(**options)``, re-signed."""
+    import faiss
+
+    from index.vectors import all_vectors, build_vector_index
+
+    path = folder / "sentences.faiss"
+    vectors = np.array(all_vectors(faiss.read_index(str(path))))
+    table, info = build_vector_index(vectors, **options)
+    faiss.write_index(table, str(path))
+    resign(folder)
+    return info
+
+
 def test_pristine_copy_loads(index_dir: Path) -> None:
     assert len(CorpusIndex.load(index_dir).documents) == 2
 
@@ -169,12 +193,8 @@ def test_faiss_file_claiming_a_huge_vector_is_refused_before_allocating(
     struct.pack_into("<Q", data, 37, claim)  # the vector-length field after the flat header
     path.write_bytes(bytes(data))
     resign(index_dir)
-    import faiss
 
-    def no_faiss(*args: object, **kwargs: object) -> None:
-        raise AssertionError("faiss.read_index was reached with a hostile file")
-
-    monkeypatch.setattr(faiss, "read_index", no_faiss)
+    forbid_faiss_read(monkeypatch)
     refused(index_dir, "sentences.faiss", "past the end of the file")
 
 
@@ -191,16 +211,7 @@ def test_faiss_file_of_another_kind_is_refused(index_dir: Path) -> None:
 @pytest.fixture
 def ivf_dir(index_dir: Path) -> Path:
     """The sentence table rebuilt as the ``ivf`` kind (what a table above the threshold gets)."""
-    import faiss
-
-    from index.vectors import all_vectors, build_vector_index
-
-    path = index_dir / "sentences.faiss"
-    vectors = np.array(all_vectors(faiss.read_index(str(path))))
-    ivf, info = build_vector_index(vectors, threshold=1)
-    assert info["kind"] == "ivf"
-    faiss.write_index(ivf, str(path))
-    resign(index_dir)
+    assert rebuild_sentence_table(index_dir, threshold=1)["kind"] == "ivf"
     return index_dir
 
 
@@ -215,7 +226,6 @@ def test_ivf_table_loads(ivf_dir: Path) -> None:
 @pytest.mark.parametrize("tamper", ["inflate-list", "truncate", "foreign-base"])
 def test_ivf_table_tampered_is_refused_before_faiss_reads_it(
         ivf_dir: Path, tamper: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    import faiss
 
     path = ivf_dir / "sentences.faiss"
     data = bytearray(path.read_bytes())
@@ -228,10 +238,7 @@ def test_ivf_table_tampered_is_refused_before_faiss_reads_it(
     path.write_bytes(bytes(data))
     resign(ivf_dir)
 
-    def no_faiss(*args: object, **kwargs: object) -> None:
-        raise AssertionError("faiss.read_index was reached with a hostile file")
-
-    monkeypatch.setattr(faiss, "read_index", no_faiss)
+    forbid_faiss_read(monkeypatch)
     refused(ivf_dir, "sentences.faiss", "FAISS")
 
 
@@ -239,16 +246,10 @@ def test_ivf_table_tampered_is_refused_before_faiss_reads_it(
 def scan_dir(index_dir: Path) -> Path:
     """The sentence table rebuilt as the ``scan`` kind (what a table above the threshold gets
     when IVF misses its target recall: here forced by an unreachable IVF target)."""
-    import faiss
+    from index.vectors import IVFParams
 
-    from index.vectors import IVFParams, all_vectors, build_vector_index
-
-    path = index_dir / "sentences.faiss"
-    vectors = np.array(all_vectors(faiss.read_index(str(path))))
-    scan, info = build_vector_index(vectors, threshold=1, ivf=IVFParams(target_recall=1.01))
+    info = rebuild_sentence_table(index_dir, threshold=1, ivf=IVFParams(target_recall=1.01))
     assert info["kind"] == "scan" and info["codec"] == "fp16"
-    faiss.write_index(scan, str(path))
-    resign(index_dir)
     return index_dir
 
 
@@ -268,7 +269,6 @@ def test_scan_table_loads(scan_dir: Path) -> None:
 ])
 def test_scan_table_tampered_is_refused_before_faiss_reads_it(
         scan_dir: Path, tamper: str, phrase: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    import faiss
 
     path = scan_dir / "sentences.faiss"
     data = bytearray(path.read_bytes())
@@ -282,10 +282,7 @@ def test_scan_table_tampered_is_refused_before_faiss_reads_it(
     path.write_bytes(bytes(data))
     resign(scan_dir)
 
-    def no_faiss(*args: object, **kwargs: object) -> None:
-        raise AssertionError("faiss.read_index was reached with a hostile file")
-
-    monkeypatch.setattr(faiss, "read_index", no_faiss)
+    forbid_faiss_read(monkeypatch)
     refused(scan_dir, "sentences.faiss", "FAISS", phrase)
 
 

@@ -72,6 +72,16 @@ def exact_ids(vectors: np.ndarray, queries: np.ndarray, k: int = 10) -> np.ndarr
     return flat.search(queries, k)[1]
 
 
+def assert_refined(index: faiss.Index, base_kind: type, qtype: int, count: int) -> None:
+    """``index`` is codes of ``qtype`` in a ``base_kind`` re-ranked by ``count`` exact rows."""
+    concrete = faiss.downcast_index(index)
+    assert isinstance(concrete, faiss.IndexRefineFlat)
+    base = faiss.downcast_index(concrete.base_index)
+    assert isinstance(base, base_kind)
+    assert base.sq.qtype == qtype
+    assert base.ntotal == concrete.refine_index.ntotal == index.ntotal == count
+
+
 @pytest.fixture(scope="module")
 def ivf_built() -> Built:
     """2,000 clustered vectors above a threshold of 1,000: the ivf kind (built once)."""
@@ -114,12 +124,7 @@ def test_unknown_kind_is_refused() -> None:
 # ---------------------------------------------------------------------------- IVF
 def test_above_threshold_builds_ivf_and_records_its_parameters(ivf_built: Built) -> None:
     _, index, info = ivf_built
-    concrete = faiss.downcast_index(index)
-    assert isinstance(concrete, faiss.IndexRefineFlat)
-    base = faiss.downcast_index(concrete.base_index)
-    assert isinstance(base, faiss.IndexIVFScalarQuantizer)
-    assert base.sq.qtype == faiss.ScalarQuantizer.QT_8bit
-    assert base.ntotal == concrete.refine_index.ntotal == index.ntotal == 2000
+    assert_refined(index, faiss.IndexIVFScalarQuantizer, faiss.ScalarQuantizer.QT_8bit, 2000)
     assert info["kind"] == IVF and info["count"] == 2000 and info["codec"] == "sq8"
     # 1,800 rows train k-means (200 are held out for the calibration): 46 lists of >= 39 rows
     assert info["nlist"] == ivf_list_count(2000, 1800) == 46
@@ -163,12 +168,7 @@ def test_uniform_random_data_gets_the_scan_and_records_why(scan_built: Built) ->
     """No neighbourhoods: no probe count up to the cap reaches 0.98, so every row's fp16 code
     is scanned and the shortlist re-ranked exactly against the float32 rows."""
     _, index, info = scan_built
-    concrete = faiss.downcast_index(index)
-    assert isinstance(concrete, faiss.IndexRefineFlat)
-    base = faiss.downcast_index(concrete.base_index)
-    assert isinstance(base, faiss.IndexScalarQuantizer)
-    assert base.sq.qtype == faiss.ScalarQuantizer.QT_fp16
-    assert base.ntotal == concrete.refine_index.ntotal == index.ntotal == 2000
+    assert_refined(index, faiss.IndexScalarQuantizer, faiss.ScalarQuantizer.QT_fp16, 2000)
     assert info["kind"] == SCAN and info["count"] == 2000 and info["codec"] == "fp16"
     assert info["k_factor"] in ScanParams().k_factors
     assert info["calibrated_recall_at_10"] >= info["target_recall"] == ScanParams().target_recall
