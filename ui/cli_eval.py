@@ -5,7 +5,7 @@ benchmark (sent@1, hit@k, MRR, abstention) on their own questions, with one comm
 It accepts SQuAD JSON (each article indexed on its own; with several articles, each
 article's questions are also asked of the others as off-topic) and the simple
 ``[{"question", "answer"}]`` format (asked of the bundled speech, or of ``--docs``).
-Imported by ``qa.cli``, which calls the adder registered below.
+Imported by ``ui.cli``, which calls the adder registered below.
 """
 
 from __future__ import annotations
@@ -15,9 +15,7 @@ import json
 from pathlib import Path
 from typing import TextIO
 
-from ingest import load_documents
-from qa import cli
-from qa.engine import QA, default_engine
+from qa import QA, default_engine
 from qa.evaluation import (
     MRR_DEPTH,
     TABLE_HEADER,
@@ -28,6 +26,7 @@ from qa.evaluation import (
     table_row,
     with_off_topic,
 )
+from ui import cli
 
 
 def run_eval(path: Path, docs: list[Path] | None = None, off_topic: bool = True) -> Report:
@@ -51,7 +50,7 @@ def run_eval(path: Path, docs: list[Path] | None = None, off_topic: bool = True)
         if eval_set.documents is not None:
             engine = QA.from_documents(list(eval_set.documents))
         elif docs:
-            engine = QA.from_documents(load_documents(docs))
+            engine = QA.from_paths(docs)
         else:
             engine = default_engine()
         answers = engine.ask_many([q.question for q in eval_set.questions], top_k=MRR_DEPTH)
