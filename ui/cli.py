@@ -7,15 +7,17 @@ becomes one line on stderr and exit code 2; a traceback means a bug.
 from __future__ import annotations
 
 import argparse
+import codecs
 import json
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import TextIO
 
-from qa import QA, SpeechQAError, default_engine
+from qa import MAX_TOP_K, QA, SpeechQAError, default_engine
 from ui.cli_format import format_answer
 
 EXIT_USAGE = 2
@@ -34,7 +36,7 @@ def _cmd_ask(args: argparse.Namespace, out: TextIO) -> int:
     engine = QA.load(args.index) if args.index else default_engine()
     answer = engine.ask(args.question, top_k=args.top_k)
     if args.json:
-        out.write(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2) + "\n")
+        out.write(json.dumps(answer.to_dict(), ensure_ascii=not _speaks_unicode(out), indent=2) + "\n")
     else:
         colour = out.isatty() and not os.environ.get("NO_COLOR")
         out.write(format_answer(answer, colour) + "\n")
@@ -50,11 +52,47 @@ def register(adder: Callable[[argparse._SubParsersAction], None]) -> None:  # ty
     _EXTRA_COMMANDS.append(adder)
 
 
-def _top_k(value: str) -> int:
-    number = int(value)
-    if not 1 <= number <= 50:
-        raise argparse.ArgumentTypeError("must be from 1 to 50")
+def top_k_option(value: str) -> int:
+    """``--top-k``: a whole number in the one range every surface uses (``qa.MAX_TOP_K``).
+
+    Why an ``ArgumentTypeError`` with the range: argparse would otherwise say
+    "invalid _top_k value", naming a Python function instead of the option.
+    """
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= MAX_TOP_K:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {MAX_TOP_K}, got {value!r}")
     return number
+
+
+def _version() -> str:
+    try:
+        return metadata.version("speech-qa")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+def _tolerant_streams(*streams: TextIO) -> None:
+    """Print what the terminal can show instead of failing on the first curly quote.
+
+    Why: with a non-UTF-8 terminal (``PYTHONIOENCODING=ascii``, a C locale) the speech's
+    typographic quotes made every answer fail with an encoding error. Characters the
+    stream cannot encode become ``?``; JSON output escapes them instead (lossless).
+    """
+    for stream in streams:
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and not _speaks_unicode(stream):
+            reconfigure(errors="replace")
+
+
+def _speaks_unicode(stream: TextIO) -> bool:
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    try:
+        return codecs.lookup(encoding).name.startswith("utf")
+    except LookupError:
+        return False
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,11 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="speech-qa",
         description="Ask questions about the Dalian speech (or your own documents).",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     ask = commands.add_parser("ask", help="answer a question")
-    ask.add_argument("question")
+    ask.add_argument("question", help='the question, in quotes (e.g. "When was the award given?")')
     ask.add_argument("--index", type=Path, help="index directory (default: the bundled speech)")
-    ask.add_argument("--top-k", type=_top_k, default=3, help="passages to show (1-50, default 3)")
+    ask.add_argument("--top-k", type=top_k_option, default=3,
+                     help=f"passages to show (1-{MAX_TOP_K}, default 3)")
     ask.add_argument("--json", action="store_true", help="print the answer as JSON")
     ask.set_defaults(handler=_cmd_ask)
     _load_plugins()
@@ -89,6 +129,7 @@ def _load_plugins() -> None:
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Entry point of the ``speech-qa`` console script."""
     _quiet_libraries()
+    _tolerant_streams(sys.stdout, sys.stderr)
     args = build_parser().parse_args(argv)
     handler: Command = args.handler
     try:
