@@ -21,8 +21,7 @@ from index import CorpusIndex, Encoder, cached_index, default_encoder
 from index.encoder import token_encoder
 from index.store import BuildProgress, build_and_save
 from ingest import ChunkingParams, Document, default_documents, load_documents
-from qa.errors import QuestionError
-from qa.question import clean_question
+from qa.question import check_top_k, clean_question
 from qa.ranking import RankingWeights, rank
 from qa.types import Answer
 
@@ -33,9 +32,6 @@ questions embedded with their token vectors, 8 interleaved rounds: 178 ms in bat
 and stays in cache; a much smaller one pays the per-call overhead)."""
 
 logger = logging.getLogger(__name__)
-
-MAX_TOP_K = 50
-
 
 def _as_paths(paths: Path | str | Sequence[Path | str]) -> list[Path]:
     """One path or many: ``"docs/a.txt"`` is one file, not nine one-letter paths.
@@ -55,12 +51,6 @@ def _as_questions(questions: str | Sequence[str]) -> list[str]:
     if isinstance(questions, str):
         return [questions]
     return list(questions)
-
-
-def _check_top_k(top_k: object) -> int:
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
-        raise QuestionError(f"top_k must be a whole number from 1 to {MAX_TOP_K}, got {top_k!r}")
-    return top_k
 
 
 class QA:
@@ -207,7 +197,7 @@ class QA:
 
         A single string is one question (one ``Answer`` in the list).
         """
-        top_k = _check_top_k(top_k)
+        top_k = check_top_k(top_k)
         cleaned = [clean_question(q) for q in _as_questions(questions)]
         answers: dict[int, Answer] = {}
         missing: list[int] = []

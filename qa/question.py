@@ -18,6 +18,21 @@ JSON can carry, e.g. ``"\\ud800"`` sent to ``/ask``, but no tokenizer or UTF-8 o
 _SPACES = re.compile(r"\s+")
 
 
+MAX_TOP_K = 50
+"""Most passages one answer returns, on every surface (Python, CLI, page, JSON API)."""
+
+
+def check_top_k(top_k: object) -> int:
+    """``top_k`` as given, when it is a whole number from 1 to ``MAX_TOP_K`` (bool is not).
+
+    Raises:
+        QuestionError: Anything else, naming the range.
+    """
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
+        raise QuestionError(f"top_k must be a whole number from 1 to {MAX_TOP_K}, got {top_k!r}")
+    return top_k
+
+
 def clean_question(question: object) -> str:
     """Return the question with control characters removed and whitespace collapsed.
 
@@ -34,3 +49,17 @@ def clean_question(question: object) -> str:
     if not cleaned:
         raise QuestionError("question is empty; type a question about the document")
     return cleaned
+
+
+def question_problem(question: object, top_k: object = 3) -> str | None:
+    """Why a question (and passage count) would be refused, or None when it is fine.
+
+    For surfaces that explain a refusal in their own place (the page) without catching
+    and re-parsing exceptions.
+    """
+    try:
+        clean_question(question)
+        check_top_k(top_k)
+    except QuestionError as exc:
+        return str(exc)
+    return None

@@ -184,3 +184,28 @@ def test_upload_is_cited_then_back_to_the_speech(browser: Any, served: Served, t
         assert "dalian_speech.txt" in page.locator("#passage-1 .passage-head").inner_text()
     finally:
         page.close()
+
+
+def test_refused_question_replaces_the_stale_answer(browser: Any, served: Served) -> None:
+    page = browser.new_page(viewport=VIEWPORTS["phone"])
+    try:
+        page.goto(served.url)
+        _ask(page, GLOBAL_500)
+        page.locator("#answer-box", has_text="2001").wait_for(timeout=TIMEOUT_MS)
+
+        _ask(page, "   ")  # blank: refused
+        problem = page.locator("#answer-box.problem", has_text="question is empty")
+        problem.wait_for(timeout=TIMEOUT_MS)
+        assert "2001" not in page.locator("#answer").inner_text()  # the stale answer is gone
+        assert page.locator(".passage-head:visible").count() == 0
+        assert page.locator(".toast-body:visible").count() == 0  # said in place, not in a toast
+
+        # The box stops at the limit and counts as the user types.
+        box = page.locator("#question textarea")
+        assert box.get_attribute("maxlength") == "2000"
+        box.fill("x" * 24)
+        box.type("x")  # a key press, as a person types
+        page.locator("#question-counter", has_text="25 / 2,000").wait_for(timeout=TIMEOUT_MS)
+        page.screenshot(path=str(ARTIFACTS / "ui-refused-phone.png"), full_page=True)
+    finally:
+        page.close()

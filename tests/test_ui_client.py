@@ -111,6 +111,19 @@ def test_ask_takes_the_question_alone_and_top_k(client: Client) -> None:
     assert one["answer"] == default["answer"]
 
 
+@pytest.mark.parametrize("top_k", [2.5, 0, 51])
+def test_top_k_is_a_whole_number_in_the_one_range(client: Client, top_k: float) -> None:
+    # 2.5 reaches the engine (our message); Gradio's slider bounds refuse 0 and 51 first.
+    with pytest.raises(AppError, match="top_k must be a whole number from 1 to 50|minimum value 1"
+                                       "|maximum value 50"):
+        client.predict(GLOBAL_500, top_k, api_name="/ask")
+
+
+def test_top_k_reaches_fifty_as_in_python(client: Client) -> None:
+    result = client.predict(GLOBAL_500, 50, api_name="/ask")
+    assert 10 < len(result["passages"]) <= 50  # the page's old cap of 10 is gone
+
+
 def test_empty_question_is_a_clear_error(client: Client) -> None:
     with pytest.raises(AppError, match="question is empty"):
         client.predict("   ", api_name="/ask")

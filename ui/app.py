@@ -21,8 +21,15 @@ from typing import Any
 
 import gradio as gr
 
-from qa import DEFAULT_CORPUS_TITLE, QA, QuestionError, default_engine
-from ui.render import COLOURS, MAX_PASSAGES, render_answer
+from qa import (
+    DEFAULT_CORPUS_TITLE,
+    MAX_QUESTION_CHARS,
+    QA,
+    QuestionError,
+    default_engine,
+    question_problem,
+)
+from ui.render import COLOURS, MAX_PASSAGES, render_answer, render_problem
 from ui.style import CSS
 from ui.uploads import MemoEncoder, SessionCorpus, private_upload_folder, read_uploads, status_html
 
@@ -53,6 +60,27 @@ SUBTITLE = (
 )
 
 
+COUNTER_JS = f"""(text) => {{
+  const used = (text || "").length, limit = {MAX_QUESTION_CHARS};
+  const near = used > limit * 0.9 ? ' class="near-limit"' : "";
+  return `<span${{near}}>${{used.toLocaleString()}} / ${{limit.toLocaleString()}}</span>`;
+}}"""
+"""Browser-side counter under the question box (the box itself stops at the limit)."""
+
+
+def whole_top_k(top_k: object) -> object:
+    """The slider sends 3.0; ``2.5`` or ``"3"`` from an API caller is refused, not rounded.
+
+    Why: one range and one type on every surface (Python, CLI, page, API): whole numbers
+    from 1 to ``MAX_TOP_K``. Anything else reaches ``QA.ask``, which names the problem.
+    """
+    if top_k is None:
+        return DEFAULT_TOP_K
+    if isinstance(top_k, float) and top_k.is_integer():
+        return int(top_k)
+    return top_k
+
+
 def build_app(engine: QA) -> gr.Blocks:
     """The page over ``engine`` (the bundled speech, or an index given to ``serve``).
 
@@ -66,12 +94,24 @@ def build_app(engine: QA) -> gr.Blocks:
     session_encoder = MemoEncoder(engine.encoder)
 
     def ask(question: str, top_k: float, session: SessionCorpus | None) -> dict[str, Any]:
-        """Answer over the session's corpus; returns ``Answer.to_dict()`` (the API result)."""
+        """Answer over the session's corpus; returns ``Answer.to_dict()`` (the API result).
+
+        A rejected question is an error for API callers (``AppError`` with our one-line
+        message); the page shows the same message in place of the answer (``failure``),
+        so no toast and no traceback in the server log.
+        """
         current = session.engine if session else engine
         try:
-            return current.ask(question or "", int(top_k or DEFAULT_TOP_K)).to_dict()
+            return current.ask(question or "", whole_top_k(top_k)).to_dict()  # type: ignore[arg-type]
         except QuestionError as exc:
-            raise gr.Error(str(exc), title="Please check the question") from exc
+            logger.info("question refused: %s", exc)
+            raise gr.Error(str(exc), title="Please check the question", visible=False,
+                           print_exception=False) from exc
+
+    def explain_refusal(question: str, top_k: float) -> list[Any]:
+        """The reason a question was refused, drawn where the answer would be."""
+        return render_problem(question_problem(question, whole_top_k(top_k)) or
+                              "The question could not be answered; please try again.")
 
     def ask_again(question: str, top_k: float, session: SessionCorpus | None) -> Any:
         """Re-ask with a new passage count; nothing to do before a first question."""
@@ -101,8 +141,13 @@ def build_app(engine: QA) -> gr.Blocks:
             question = gr.Textbox(
                 show_label=False, placeholder="Ask a question about the speech, then press Enter",
                 lines=1, max_lines=3, scale=5, autofocus=True, elem_id="question", submit_btn=False,
+                max_length=MAX_QUESTION_CHARS,
             )
             ask_button = gr.Button("Ask", variant="primary", scale=0, elem_id="ask-button")
+        counter = gr.HTML(f"0 / {MAX_QUESTION_CHARS:,}", elem_id="question-counter")
+        # Counted in the browser as the user types: no round trip per key.
+        question.input(None, inputs=[question], outputs=[counter], js=COUNTER_JS,
+                       api_visibility="private", show_progress="hidden")
         examples = gr.Dataset(
             components=[question], samples=[[q] for q in EXAMPLES], label="Examples (click to ask)",
             elem_id="examples", samples_per_page=len(EXAMPLES),
@@ -141,9 +186,11 @@ def build_app(engine: QA) -> gr.Blocks:
         inputs = [question, top_k, session_state]
 
         def then_render(event: Any) -> None:
-            """Draw the event's ``Answer.to_dict()`` into the page once it succeeded."""
+            """Draw the event's ``Answer.to_dict()`` into the page, or the reason it was refused."""
             event.success(render_answer, inputs=[result_json, session_state], outputs=render_outputs,
                           api_visibility="private", show_progress="hidden", scroll_to_output=True)
+            event.failure(explain_refusal, inputs=[question, top_k], outputs=render_outputs,
+                          api_visibility="private", show_progress="hidden")
 
         then_render(gr.on(
             triggers=[question.submit, ask_button.click], fn=ask, inputs=inputs, outputs=[result_json],

@@ -11,11 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
+from qa import MAX_TOP_K
+
 if TYPE_CHECKING:
     from ui.uploads import SessionCorpus
 
-MAX_PASSAGES = 10
-"""Most passages the page shows (the slider's maximum); the widgets are created up front."""
+MAX_PASSAGES = MAX_TOP_K
+"""Most passages the page shows (the slider's maximum; the same range as Python, the CLI and
+the JSON API); the widgets are created up front, hidden until used."""
 
 ANSWER_LABEL = "answer"
 """HighlightedText category of the best answering sentence."""
@@ -74,6 +77,21 @@ def _answer_html(result: dict[str, Any], session: SessionCorpus | None) -> str:
         f'<p class="answer-meta">confidence {result["confidence"]:.2f}{where}</p>'
         "</div>"
     )
+
+
+def render_problem(message: str) -> list[Any]:
+    """A rejected question: the stale answer and passages go, the reason shows in their place.
+
+    Why in place and not only a toast: on a phone the toast covered the title while the
+    previous answer stayed on screen, reading as the answer to the new question.
+    """
+    box = (
+        '<div class="answer-box problem" id="answer-box" role="alert">'
+        '<p class="answer-kicker">Please check the question</p>'
+        f'<p class="answer-text">{html.escape(message)}</p>'
+        "</div>"
+    )
+    return [gr.update(value=box, visible=True)] + [gr.update(visible=False)] * (3 * MAX_PASSAGES)
 
 
 def _passage_head(rank: int, passage: dict[str, Any], answered: bool) -> str:

@@ -14,6 +14,11 @@ CSS = """
 .answer-box .answer-text { font-size: 1.3rem; line-height: 1.45; font-weight: 600; margin: 0; }
 .answer-box .answer-meta { font-size: 0.85rem; color: var(--body-text-color-subdued); margin: 6px 0 0 0; }
 .answer-box.no-answer { border-left-color: #94a3b8; }
+.answer-box.problem { border-left-color: #dc2626; }
+.answer-box.problem .answer-text { font-size: 1.05rem; font-weight: 500; }
+#question-counter { text-align: right; font-size: 0.75rem; color: var(--body-text-color-subdued);
+                    margin-top: -6px; min-height: 1em; }
+#question-counter.near-limit { color: #b91c1c; }
 .answer-box.no-answer .answer-text { font-size: 1.1rem; font-weight: 500; }
 .passage-head { font-size: 0.9rem; color: var(--body-text-color-subdued); margin: 0; }
 .passage-head b { color: var(--body-text-color); }
