@@ -114,8 +114,8 @@ def test_ask_takes_the_question_alone_and_top_k(client: Client) -> None:
 @pytest.mark.parametrize("top_k", [2.5, 0, 51])
 def test_top_k_is_a_whole_number_in_the_one_range(client: Client, top_k: float) -> None:
     # 2.5 reaches the engine (our message); Gradio's slider bounds refuse 0 and 51 first.
-    with pytest.raises(AppError, match="top_k must be a whole number from 1 to 50|minimum value 1"
-                                       "|maximum value 50"):
+    with pytest.raises(AppError, match=r"top_k must be a whole number from 1 to 50|minimum value 1"
+                                       r"|maximum value 50"):
         client.predict(GLOBAL_500, top_k, api_name="/ask")
 
 
