@@ -209,3 +209,29 @@ def test_refused_question_replaces_the_stale_answer(browser: Any, served: Served
         page.screenshot(path=str(ARTIFACTS / "ui-refused-phone.png"), full_page=True)
     finally:
         page.close()
+
+
+OVERLAP_JS = """() => {
+  const label = document.querySelector('#upload label[data-testid=block-label]');
+  const range = document.createRange(); range.selectNodeContents(label);
+  const words = [...range.getClientRects()];
+  const icons = [...document.querySelectorAll('#upload button')]
+      .filter(b => b.offsetParent !== null).map(b => b.getBoundingClientRect());
+  return words.some(w => icons.some(i => w.left < i.right && i.left < w.right
+                                         && w.top < i.bottom && i.top < w.bottom));
+}"""
+
+
+def test_upload_icons_leave_the_label_readable_on_a_phone(browser: Any, served: Served,
+                                                          tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("The Zorbland lighthouse was painted teal in 1887.\n", encoding="utf-8")
+    page = browser.new_page(viewport=VIEWPORTS["phone"])
+    try:
+        page.goto(served.url)
+        page.locator("#uploads").get_by_text("Your own documents").click()
+        page.locator("#upload input[type=file]").set_input_files([str(notes)])
+        page.locator("#upload", has_text="notes.txt").wait_for(timeout=TIMEOUT_MS)
+        assert page.evaluate(OVERLAP_JS) is False, "the upload box's icons cover its label"
+    finally:
+        page.close()

@@ -43,6 +43,9 @@ CSS = """
 .passage-text .text { white-space: normal !important; }
 .corpus-status p { margin: 0.2em 0; }
 .upload-problem { color: #b91c1c; }
+/* Once files are in the box Gradio floats its upload/clear icons over the label's right end;
+   keep the label's words clear of them at any width. */
+#upload label[data-testid="block-label"] { padding-right: 72px; max-width: 100%; }
 @media (max-width: 480px) {
   .gradio-container { padding: 0 6px !important; }
   #page-body > #options { order: 2; }
