@@ -136,7 +136,10 @@ _NAME = re.compile(r"\b(?:(?:Mr|Mrs|Ms|Dr|Prof|St|Mt)\.\s)?[A-Z][\w'’\-.]*"
 
 _ORG_HEAD = re.compile(r"\b(Administration|Agency|Association|Organi[sz]ation|Programme|Program|Group|"
                        r"Government|Ministry|Department|Committee|Council|Commission|Company|Corporation|"
-                       r"University|Institute|Bank|Fund|Party|Union|Society|Office|Bureau|Board)\b")
+                       r"University|Institute|Bank|Fund|Party|Union|Society|Office|Bureau|Board)\b|^[A-Z]{2,}$")
+_LEADING_TITLE = re.compile(r"^(?:(?:Mr|Mrs|Ms|Dr)\.\s)?(?:[A-Z][a-z]+\s){0,2}"
+                            r"(?:President|Chairman|Director|Head|Mayor|Minister|Secretary|Governor)"
+                            r" of (?:the )?")
 
 
 _PERSON_MARK = re.compile(r"\b(Mr|Mrs|Ms|Dr|Prof|Mayor|President|King|Queen|Duke|Minister)\b"
@@ -225,7 +228,10 @@ def _typed(sentence: str, kind: PhraseType) -> list[_Candidate]:
             while words and words[0] in _CAPITAL_STOP:
                 start += len(words[0]) + 1
                 words = words[1:]
-            if words:
+            if words and kind is PhraseType.ORGANISATION:
+                title = _LEADING_TITLE.match(sentence[start:end])
+                start += title.end() if title else 0
+            if words and end > start:
                 found.append(_Candidate(start, end, "name"))
     if kind in (PhraseType.NAME, PhraseType.THING, PhraseType.ORGANISATION):
         found += [_Candidate(m.start(1), m.end(1), "quoted") for m in _QUOTED.finditer(sentence)]

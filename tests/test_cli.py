@@ -39,7 +39,7 @@ def test_ask_json_and_top_k() -> None:
     result = run_cli("ask", "How much was invested in total?", "--json", "--top-k", "2")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert set(data) == {"question", "answer", "confidence", "passages"}
+    assert set(data) == {"question", "answer", "confidence", "phrase", "phrase_span", "notice", "passages"}
     assert len(data["passages"]) == 2
     for passage in data["passages"]:
         for span in passage["highlights"]:

@@ -92,7 +92,7 @@ def test_ask_returns_the_answer_dict(served: Served, client: Client) -> None:
     result = client.predict(GLOBAL_500, 3, api_name="/ask")
 
     assert isinstance(result, dict)
-    assert set(result) == {"question", "answer", "confidence", "passages"}
+    assert set(result) == {"question", "answer", "confidence", "phrase", "phrase_span", "notice", "passages"}
     assert "Global 500" in result["answer"] and "2001" in result["answer"]
     assert len(result["passages"]) == 3
     assert all(p["source"] == "dalian_speech.txt" and p["paragraph"] >= 1 for p in result["passages"])
