@@ -37,7 +37,7 @@ was were do does did has have had and or not this that these those it its does m
 _OTHER = _word_set("""
 el la los las del por para con una uno que qué cuándo cuando dónde quién cómo cuál cuánto
 le les des du une est sont avec pour dans qui quoi quand où comment quel quelle combien
-der die das und ist sind mit für von wann wo wer wie welche welcher warum nicht ein eine
+der die das den dem im hat und ist sind mit für von wann wo wer wie welche welcher warum nicht ein eine
 il lo gli della delle che chi quando dove come perché sono quale quanto
 o os as um uma com não quem onde quando porque qual quanto
 het een en van wat wie waar wanneer hoe welke niet
@@ -58,7 +58,7 @@ def notice_for(question: str) -> str | None:
     Returns:
         ``NOTICE`` when over a third of its letters are outside the Latin script (Chinese,
         Japanese, Cyrillic, Arabic, ...), or when it has at least two function words of
-        another European language and no English one; otherwise None.
+        another European language, more than its English ones; otherwise None.
     """
     letters = [c for c in question if c.isalpha()]
     if not letters:
@@ -69,6 +69,6 @@ def notice_for(question: str) -> str | None:
     words = [w.lower() for w in _WORD.findall(question)]
     english = sum(w in _ENGLISH for w in words)
     other = sum(w in _OTHER and w not in _ENGLISH for w in words)
-    if other >= 2 and english == 0:
+    if other >= 2 and other > english:
         return NOTICE
     return None

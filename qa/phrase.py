@@ -26,6 +26,8 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
+import numpy as np
+
 from qa.types import Span
 
 
@@ -144,6 +146,9 @@ _LEADING_TITLE = re.compile(r"^(?:(?:Mr|Mrs|Ms|Dr)\.\s)?(?:[A-Z][a-z]+\s){0,2}"
 
 _PERSON_MARK = re.compile(r"\b(Mr|Mrs|Ms|Dr|Prof|Mayor|President|King|Queen|Duke|Minister)\b"
                           r"|^[A-Z][a-z]+ [A-Z][a-z]+$")
+
+
+_ABBREVIATION = re.compile(r"\b(Mr|Mrs|Ms|Dr|St|Jr|Sr|Inc|Co|Ltd|Corp|[A-Z])\.$")
 
 
 @dataclass(frozen=True)
@@ -265,6 +270,7 @@ def find_phrase(question: str, sentence: str) -> Span | None:
         return max(0, bisect.bisect_right(word_starts, offset) - 1)
 
     shared_words = [word_at(s) for s, _ in shared]
+    content = np.array([w.lower() not in _STOP for _, _, w in words], dtype=np.int64)
     best: tuple[float, _Candidate] | None = None
     for candidate in candidates:
         inside = [_stem(w) for _, _, w in _words(sentence[candidate.start:candidate.end])
@@ -277,10 +283,12 @@ def find_phrase(question: str, sentence: str) -> Span | None:
         if len(outside) < len(shared_words) and candidate.kind != "chunk":
             distance = 0.0  # holds some of the question's words: next to them by definition
         elif outside:
-            gaps = sorted(first - w if w < first else w - last for w in outside)
-            distance = sum(gaps[:2]) / len(gaps[:2])
+            # content words between the candidate and each shared word ("measured in bits": 0)
+            gaps = sorted(int(content[min(w, first) + 1:max(w, last)].sum()) if w < first
+                          else int(content[last + 1:w].sum()) for w in outside)
+            distance = gaps[0] + 0.25 * (gaps[1] if len(gaps) > 1 else gaps[0])
         else:
-            distance = 0 if shared_words else 12
+            distance = 0.0 if shared_words else 12.0
         score = -float(distance) - 0.5 * (len(inside) - len(new))
         if candidate.kind != "chunk":
             score += 2.5 if candidate.kind == "quoted" else 2.0
@@ -295,6 +303,8 @@ def find_phrase(question: str, sentence: str) -> Span | None:
     score, candidate = best
     if kind in (PhraseType.THING, PhraseType.NAME) and score < THING_MIN_SCORE:
         return None  # far from anything the question says: a guess, not a phrase
+    if candidate.kind == "quoted":
+        return Span(candidate.start, candidate.end)  # a title is kept whole, articles and all
     named = kind in (PhraseType.PERSON, PhraseType.PLACE, PhraseType.ORGANISATION)
     start, end = _strip_asked(sentence, candidate.start, candidate.end, asked, named)
     return Span(start, end) if end > start else None
@@ -302,7 +312,7 @@ def find_phrase(question: str, sentence: str) -> Span | None:
 
 #: Lowest candidate score (minus its distance in words to the question's words, plus 2
 #: for a typed/name/quoted candidate) at which an open *what/which* question gets a phrase.
-THING_MIN_SCORE = 0.0
+THING_MIN_SCORE = 1.0
 
 
 def _strip_asked(sentence: str, start: int, end: int, asked: set[str], named: bool) -> tuple[int, int]:
@@ -310,13 +320,18 @@ def _strip_asked(sentence: str, start: int, end: int, asked: set[str], named: bo
     ones too for names ("Sueyoshi **of Kitakyushu**"), but not for noun phrases, whose
     head the question often repeats ("what machine" -> "Turing machines")."""
     words = _words(sentence[start:end])
+    original = len(words)
     while len(words) > 1 and (_stem(words[0][2]) in asked or words[0][2].lower() in _STOP):
         words = words[1:]
+    lead_kept = len(words) == original
     while len(words) > 1 and (words[-1][2].lower() in _STOP or (named and _stem(words[-1][2]) in asked)):
         words = words[:-1]
     if not words:
         return start, start
-    end = start + words[-1][1]
-    if sentence[end - 2:end] in ("'s", "’s"):
-        end -= 2
-    return start + words[0][0], end
+    new_end = end if len(words) == original and lead_kept else start + words[-1][1]
+    while new_end > start and sentence[new_end - 1] in ".,;:" and not _ABBREVIATION.search(
+            sentence[start:new_end]):
+        new_end -= 1
+    if sentence[new_end - 2:new_end] in ("'s", "’s"):
+        new_end -= 2
+    return (start if lead_kept else start + words[0][0]), new_end
