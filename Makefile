@@ -2,6 +2,10 @@
 #   make run   install, build the default index, serve the web page
 #   make test  install, run the whole test suite
 PYTHON ?= python3
+# PyTorch's CPU-only wheel index: a plain 'torch==X' from PyPI is the CUDA build on Linux
+# (several GB of nvidia packages). Unreachable (a closed network): pip's configured index.
+TORCH_VERSION   ?= 2.13.0
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
@@ -16,7 +20,10 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	# The CPU build of torch first: a plain 'torch' requirement would pull a multi-GB CUDA build.
-	$(PIP) install --quiet "torch==2.13.0"
+	$(PIP) install --quiet --retries 1 --timeout 15 --index-url $(TORCH_CPU_INDEX) "torch==$(TORCH_VERSION)" \
+	  || { echo "speech-qa: PyTorch's CPU index is out of reach; using pip's configured index"; \
+	       $(PIP) install --quiet "torch==$(TORCH_VERSION)"; }
+	@$(PY) -c "import torch; torch.version.cuda and print('speech-qa: note: torch is a CUDA build (it runs on the CPU, but is several GB); see README, Set-up')"
 	$(PIP) install --quiet -e ".[test]"
 	touch $@
 

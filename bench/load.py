@@ -126,7 +126,7 @@ def run(clients: int, duration: float, warm_up: float, max_requests: int) -> dic
     url = f"http://127.0.0.1:{port}/"
     load_average = os.getloadavg()[0]
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1")
-    server = subprocess.Popen([sys.executable, "-m", "qa.cli", "serve", "--port", str(port)],
+    server = subprocess.Popen([sys.executable, "-m", "ui.cli", "serve", "--port", str(port)],
                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     memory: list[tuple[float, int]] = []
     try:

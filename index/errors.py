@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from ingest.errors import SpeechQAError
 
-class IndexError_(Exception):
+
+class IndexError_(SpeechQAError):
     """Base of index errors (named with a trailing underscore to avoid the builtin)."""
 
 

@@ -7,11 +7,16 @@ arrays loaded with ``allow_pickle=False``, so an index a user hands us cannot ru
 from __future__ import annotations
 
 import functools
+import logging
 from pathlib import Path
 
 import bm25s
 import numpy as np
 import Stemmer
+
+# bm25s sets its own logger to DEBUG, so any handler (the CLI's included) printed
+# "Building index from tokens" on every build: its chatter is not for operators.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 
 @functools.lru_cache(maxsize=1)

@@ -14,7 +14,7 @@ from ingest.corpus import (
     load_documents,
 )
 from ingest.document import Document, PassageSpan, SentenceSpan
-from ingest.errors import EmptyDocumentError, IngestError, UnsupportedFileError
+from ingest.errors import EmptyDocumentError, IngestError, SpeechQAError, UnsupportedFileError
 from ingest.readers import SUPPORTED_SUFFIXES, read_file
 from ingest.repair import repair_text
 from ingest.segment import ChunkingParams, make_passages, split_sentences
@@ -29,6 +29,7 @@ __all__ = [
     "IngestError",
     "PassageSpan",
     "SentenceSpan",
+    "SpeechQAError",
     "UnsupportedFileError",
     "corpus_hash",
     "default_corpus_path",

@@ -4,12 +4,24 @@
     >>> ask("When did Dalian win the Global 500 award?")  # doctest: +SKIP
 
 Importing this package loads no model: the first question does, once per process.
+
+Errors: everything the product raises on purpose derives from ``SpeechQAError``
+(``QuestionError`` for a bad question, ``IngestError`` for a file that cannot be read,
+``IndexLoadError`` / ``IndexBuildError`` for an index), so ``except SpeechQAError`` catches
+every deliberate refusal and lets real bugs surface. They are re-exported here so callers
+(and ``ui/``) need nothing but ``qa``.
 """
 
-from qa.engine import QA, ask, default_engine
+from index.errors import IndexBuildError, IndexLoadError
+from ingest.corpus import DEFAULT_CORPUS_TITLE
+from ingest.errors import IngestError, SpeechQAError
+from qa.engine import MAX_TOP_K, QA, ask, default_engine
 from qa.errors import QAError, QuestionError
 from qa.ranking import RankingWeights
 from qa.types import Answer, Passage, Span
 
-__all__ = ["QA", "Answer", "Passage", "QAError", "QuestionError", "RankingWeights", "Span",
-           "ask", "default_engine"]
+__all__ = [
+    "DEFAULT_CORPUS_TITLE", "MAX_TOP_K", "QA", "Answer", "IndexBuildError", "IndexLoadError", "IngestError",
+    "Passage", "QAError", "QuestionError", "RankingWeights", "Span", "SpeechQAError", "ask",
+    "default_engine",
+]

@@ -9,6 +9,7 @@ embedding, each guarded by a lock so concurrent first questions do the work once
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -34,6 +35,26 @@ and stays in cache; a much smaller one pays the per-call overhead)."""
 logger = logging.getLogger(__name__)
 
 MAX_TOP_K = 50
+
+
+def _as_paths(paths: Path | str | Sequence[Path | str]) -> list[Path]:
+    """One path or many: ``"docs/a.txt"`` is one file, not nine one-letter paths.
+
+    Why: a ``str`` is itself a sequence, so ``from_paths("docs/")`` used to be read character
+    by character; a bare ``Path`` raised ``TypeError``.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        return [Path(paths)]
+    if isinstance(paths, bytes):
+        raise TypeError("paths must be str or pathlib.Path, not bytes")
+    return [Path(path) for path in paths]
+
+
+def _as_questions(questions: str | Sequence[str]) -> list[str]:
+    """A single question string is one question (not one per character)."""
+    if isinstance(questions, str):
+        return [questions]
+    return list(questions)
 
 
 def _check_top_k(top_k: object) -> int:
@@ -88,10 +109,13 @@ class QA:
         return cls(lambda: index, encoder)
 
     @classmethod
-    def from_paths(cls, paths: Sequence[Path | str], index_dir: Path | str | None = None,
+    def from_paths(cls, paths: Path | str | Sequence[Path | str], index_dir: Path | str | None = None,
                    encoder: Encoder | None = None, params: ChunkingParams | None = None,
                    show_progress: bool = False) -> QA:
         """Read files/folders, build their index now, and save it when ``index_dir`` is given.
+
+        Args:
+            paths: One file or folder, or a list of them (folders are read recursively).
 
         Raises:
             IngestError: A path is missing or a file cannot be read.
@@ -102,7 +126,7 @@ class QA:
         progress = BuildProgress(show_progress)
         try:
             progress.stage("read")
-            documents = load_documents(paths)
+            documents = load_documents(_as_paths(paths))
             return cls._from_documents(documents, index_dir, encoder, params, show_progress, progress)
         finally:
             progress.close()
@@ -178,10 +202,13 @@ class QA:
         """
         return self.ask_many([question], top_k)[0]
 
-    def ask_many(self, questions: Sequence[str], top_k: int = 3) -> list[Answer]:
-        """Answer many questions with one batched model call (for scripts and benchmarks)."""
+    def ask_many(self, questions: str | Sequence[str], top_k: int = 3) -> list[Answer]:
+        """Answer many questions with one batched model call (for scripts and benchmarks).
+
+        A single string is one question (one ``Answer`` in the list).
+        """
         top_k = _check_top_k(top_k)
-        cleaned = [clean_question(q) for q in questions]
+        cleaned = [clean_question(q) for q in _as_questions(questions)]
         answers: dict[int, Answer] = {}
         missing: list[int] = []
         with self._lock:

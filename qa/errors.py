@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from ingest.errors import SpeechQAError
 
-class QAError(Exception):
+
+class QAError(SpeechQAError):
     """Base of errors the qa layer raises itself."""
 
 

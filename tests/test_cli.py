@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.cli import mark_highlights
+from ui.cli_format import mark_highlights
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``speech-qa`` in a fresh process with the test session's private cache."""
     return subprocess.run(
-        [sys.executable, "-m", "qa.cli", *args],
+        [sys.executable, "-m", "ui.cli", *args],
         capture_output=True, text=True, timeout=300, cwd=REPO,
         env={**os.environ, **(env or {})},
     )

@@ -12,7 +12,7 @@ How it is tested, with real processes and real SIGKILLs:
 - every step of ``save``: a child kills itself right before its N-th rename, fsync,
   FAISS write or file deletion, so each window (including the one between the two
   renames) is hit for certain, not only by luck;
-- the real CLI with the real model: ``python -m qa.cli index`` killed at random, and
+- the real CLI with the real model: ``python -m ui.cli index`` killed at random, and
   killed while it writes.
 """
 
@@ -279,11 +279,11 @@ def cli_corpora(tmp_path_factory: pytest.TempPathFactory, real_encoder: Encoder)
 @pytest.mark.parametrize("moment", ["random", "while-writing"])
 def test_kill_the_real_cli(tmp_path: Path, cli_corpora: CliCorpora, real_encoder: Encoder,
                            moment: str) -> None:
-    """``python -m qa.cli index`` with the real model, killed at a random moment or mid-write."""
+    """``python -m ui.cli index`` with the real model, killed at a random moment or mid-write."""
     target = tmp_path / "idx"
     cli_corpora.indexes["old"].save(target)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    child = subprocess.Popen([sys.executable, "-m", "qa.cli", "index", str(cli_corpora.new_folder),
+    child = subprocess.Popen([sys.executable, "-m", "ui.cli", "index", str(cli_corpora.new_folder),
                               "--index", str(target)], cwd=ROOT, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     rng = random.Random()

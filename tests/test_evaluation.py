@@ -206,10 +206,10 @@ def test_late_interaction_matches_a_direct_maxsim(real_encoder: object) -> None:
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     """Run the ``speech-qa`` console script's entry point in a fresh process.
 
-    Why not ``python -m qa.cli``: run that way the module is ``__main__``, while plugins
-    (``qa.cli_eval``) register their subcommands with the importable ``qa.cli``.
+    Why not ``python -m ui.cli``: run that way the module is ``__main__``, while plugins
+    (``ui.cli_eval``) register their subcommands with the importable ``ui.cli``.
     """
-    entry = "import sys; from qa.cli import main; sys.exit(main(sys.argv[1:]))"
+    entry = "import sys; from ui.cli import main; sys.exit(main(sys.argv[1:]))"
     return subprocess.run([sys.executable, "-c", entry, *args], capture_output=True, text=True,
                           timeout=300, cwd=REPO, env=dict(os.environ))
 

@@ -25,7 +25,7 @@ import pytest
 from index import CorpusIndex, IndexLoadError
 from index.store import FORMAT_VERSION, MANIFEST
 from ingest import Document
-from qa.cli import main
+from ui.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXT = ("Dalian won the Global 500 award in 2001. Kitakyushu helped with the harbour. "
@@ -402,7 +402,7 @@ def test_hostile_index_does_not_crash_a_separate_process(index_dir: Path) -> Non
     path = index_dir / "passages.faiss"
     path.write_bytes(path.read_bytes()[:50])
     resign(index_dir)
-    completed = subprocess.run([sys.executable, "-m", "qa.cli", "ask", "What?", "--index", str(index_dir)],
+    completed = subprocess.run([sys.executable, "-m", "ui.cli", "ask", "What?", "--index", str(index_dir)],
                                capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert completed.returncode == 2, completed.stderr
     assert "Traceback" not in completed.stderr

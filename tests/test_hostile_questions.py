@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qa import QA, Answer, QuestionError
-from qa.cli import main
 from qa.question import MAX_QUESTION_CHARS
+from ui.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 GLOBAL_500 = "When did Dalian receive the Global 500 award?"
@@ -146,7 +146,7 @@ def test_cli_refuses_in_one_line(name: str, capsys: pytest.CaptureFixture[str]) 
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "qa.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "ui.cli", *args], capture_output=True, text=True,
                           timeout=300, cwd=ROOT)
 
 

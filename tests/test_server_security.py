@@ -101,10 +101,10 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
-    """``python -m qa.cli serve --port P`` with no --host: the product's own defaults."""
+    """``python -m ui.cli serve --port P`` with no --host: the product's own defaults."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "GRADIO_TEMP_DIR"}
-    process = subprocess.Popen([sys.executable, "-m", "qa.cli", "serve", "--port", str(port)],
+    process = subprocess.Popen([sys.executable, "-m", "ui.cli", "serve", "--port", str(port)],
                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + START_TIMEOUT_S
     while True:
@@ -154,8 +154,8 @@ def test_host_flag_is_honoured(tmp_path: Path) -> None:
     from conftest import FakeEncoder
 
     from qa import QA
-    from qa.cli import build_parser
     from ui.app import launch
+    from ui.cli import build_parser
 
     assert build_parser().parse_args(["serve"]).host == "127.0.0.1"
     assert build_parser().parse_args(["serve", "--host", "127.0.0.2"]).host == "127.0.0.2"

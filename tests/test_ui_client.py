@@ -200,7 +200,7 @@ def test_several_people_can_ask_at_once(served: Served) -> None:
 def test_serve_command_serves_the_speech_on_loopback() -> None:
     """``speech-qa serve`` warms up, binds 127.0.0.1 by default, and answers over HTTP."""
     port = free_port()
-    command = [sys.executable, "-c", "from qa.cli import main; raise SystemExit(main())",
+    command = [sys.executable, "-c", "from ui.cli import main; raise SystemExit(main())",
                "serve", "--port", str(port)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
@@ -241,7 +241,7 @@ def test_uploads_over_20_mb_are_refused(client: Client, tmp_path: Path) -> None:
 
 
 def test_serve_arguments_default_to_loopback() -> None:
-    from qa.cli import build_parser
+    from ui.cli import build_parser
 
     args = build_parser().parse_args(["serve"])
     assert (args.host, args.port, args.index) == ("127.0.0.1", 7860, None)
@@ -251,6 +251,6 @@ def test_serve_arguments_default_to_loopback() -> None:
 
 def test_the_cli_does_not_import_gradio_until_serve() -> None:
     """``speech-qa ask`` stays fast: registering ``serve`` must not import gradio."""
-    code = "import sys; from qa.cli import build_parser; build_parser(); print('gradio' in sys.modules)"
+    code = "import sys; from ui.cli import build_parser; build_parser(); print('gradio' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"

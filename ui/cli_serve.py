@@ -1,6 +1,6 @@
 """``speech-qa serve``: the web page, as a subcommand of the ``speech-qa`` CLI.
 
-``qa.cli`` imports this module to register the command. Gradio is imported only inside
+``ui.cli`` imports this module to register the command. Gradio is imported only inside
 the handler, so ``speech-qa ask`` never pays for it; only ``ui/`` imports gradio itself.
 """
 
@@ -11,8 +11,8 @@ import signal
 from pathlib import Path
 from typing import TextIO
 
-from qa.cli import register
-from qa.engine import QA, default_engine
+from qa import QA, default_engine
+from ui.cli import register
 
 DEFAULT_HOST = "127.0.0.1"
 """Loopback: the page is private to this machine unless ``--host 0.0.0.0`` opens it up."""
