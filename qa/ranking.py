@@ -51,6 +51,8 @@ from qa.candidates import (
     expand_ranges,
 )
 from qa.cues import TYPED, question_type, sentence_types
+from qa.language import notice_for
+from qa.phrase import find_phrase
 from qa.types import Answer, Passage, Span
 
 #: Order of the columns of ``SentenceScores.features`` (and of ``RankingWeights.vector``).
@@ -705,8 +707,19 @@ def answer_from_scores(index: CorpusIndex, question: str, scores: SentenceScores
             paragraph=record.paragraph + 1,
         ))
     best_confidence = float(confidence[0])
-    answer = index.sentence_text(int(ids[drivers[0]])) if best_confidence >= weights.threshold else None
-    return Answer(question, answer, best_confidence, tuple(passages))
+    notice = notice_for(question)
+    if notice is not None or best_confidence < weights.threshold:
+        # Another language: the model reads it poorly, so no answer is asserted, but the
+        # closest passages (often right: names and digits carry over) stay shown.
+        return Answer(question, None, best_confidence, tuple(passages), notice=notice)
+    answer = index.sentence_text(int(ids[drivers[0]]))
+    phrase, phrase_span = None, None
+    found = find_phrase(question, answer)
+    if found is not None:
+        offset = passages[0].highlights[0].start
+        phrase = answer[found.start:found.end]
+        phrase_span = Span(offset + found.start, offset + found.end)
+    return Answer(question, answer, best_confidence, tuple(passages), phrase, phrase_span)
 
 
 #: The model fitted without the late-interaction feature (cross-validated SQuAD sent@1

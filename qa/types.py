@@ -63,12 +63,21 @@ class Answer:
             answer (the closest passages are still in ``passages``).
         confidence: Calibrated probability-like score in [0, 1] that ``answer`` answers.
         passages: Best first.
+        phrase: The shortest part of ``answer`` that answers (a date, amount, count, name or
+            short noun phrase), or ``None`` when there is no answer or no such part.
+        phrase_span: Where ``phrase`` is *in the first passage's text* (inside its first
+            highlight), or ``None`` with ``phrase``.
+        notice: A plain message for the user when the question itself is the problem (e.g.
+            another language: "Questions in English work best ..."); ``None`` otherwise.
     """
 
     question: str
     answer: str | None
     confidence: float
     passages: tuple[Passage, ...]
+    phrase: str | None = None
+    phrase_span: Span | None = None
+    notice: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (used by the CLI's ``--json`` and the web API)."""
@@ -76,5 +85,8 @@ class Answer:
             "question": self.question,
             "answer": self.answer,
             "confidence": round(self.confidence, 4),
+            "phrase": self.phrase,
+            "phrase_span": self.phrase_span.to_dict() if self.phrase_span else None,
+            "notice": self.notice,
             "passages": [passage.to_dict() for passage in self.passages],
         }

@@ -39,7 +39,7 @@ def test_ask_json_and_top_k() -> None:
     result = run_cli("ask", "How much was invested in total?", "--json", "--top-k", "2")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert set(data) == {"question", "answer", "confidence", "passages"}
+    assert set(data) == {"question", "answer", "confidence", "phrase", "phrase_span", "notice", "passages"}
     assert len(data["passages"]) == 2
     for passage in data["passages"]:
         for span in passage["highlights"]:
@@ -128,3 +128,35 @@ def test_other_model_index_is_refused(tmp_path: Path) -> None:
 def test_mark_highlights() -> None:
     assert mark_highlights("abc def ghi", [(4, 7)], colour=False) == "abc [[def]] ghi"
     assert mark_highlights("abc def", [(0, 3)], colour=True) == "\033[1;33mabc\033[0m def"
+
+
+def test_ask_marks_the_answer_phrase_when_piped() -> None:
+    result = run_cli("ask", "When did Dalian win the Global 500 award?", "--top-k", "1")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1] == "Phrase: {{2001}}"
+    assert "[[In {{2001}}, through a recommendation" in result.stdout  # inside the marked sentence
+
+
+def test_ask_json_carries_the_phrase_and_its_span() -> None:
+    result = run_cli("ask", "What was the total investment in the model city?", "--json", "--top-k", "1")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    span = data["phrase_span"]
+    assert data["phrase"] == "RMB 1.68 billion"
+    assert data["passages"][0]["text"][span["start"]:span["end"]] == data["phrase"]
+
+
+def test_question_in_another_language_gets_the_english_notice() -> None:
+    result = run_cli("ask", "大连什么时候获得全球500佳奖？", "--top-k", "2")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Questions in English work best")
+    assert "No answer" not in result.stdout and "dalian_speech.txt, paragraph" in result.stdout
+
+
+def test_mark_highlights_with_the_phrase() -> None:
+    text = "Intro. In 2001, it won. Outro."
+    assert mark_highlights(text, [(7, 23)], colour=False, phrase=(10, 14)) == \
+        "Intro. [[In {{2001}}, it won.]] Outro."
+    coloured = mark_highlights(text, [(7, 23)], colour=True, phrase=(10, 14))
+    assert coloured == "Intro. \033[1;33mIn \033[1;4;33m2001\033[0m\033[1;33m, it won.\033[0m Outro."

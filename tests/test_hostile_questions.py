@@ -130,7 +130,7 @@ def test_engine_still_answers_after_the_abuse(engine: QA) -> None:
 def test_cli_answers_odd_questions(engine: QA, name: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ask", ANSWERED[name], "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert set(result) == {"question", "answer", "confidence", "passages"}
+    assert set(result) == {"question", "answer", "confidence", "phrase", "phrase_span", "notice", "passages"}
     if "Global 500" in ANSWERED[name]:
         assert "2001" in result["answer"]
 

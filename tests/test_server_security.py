@@ -250,7 +250,7 @@ REFUSED = [("x" * 2**20, "the limit is 2000"), ("y" * (MAX_QUESTION_CHARS + 1), 
 @pytest.mark.parametrize("question", ANSWERED)
 def test_ask_endpoint_answers_odd_questions(client: Client, question: str) -> None:
     result = client.predict(question, 3, api_name="/ask")
-    assert set(result) == {"question", "answer", "confidence", "passages"}
+    assert set(result) == {"question", "answer", "confidence", "phrase", "phrase_span", "notice", "passages"}
     assert result["passages"]
     if "Global 500" in question:
         assert "2001" in result["answer"]

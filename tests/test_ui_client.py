@@ -92,7 +92,7 @@ def test_ask_returns_the_answer_dict(served: Served, client: Client) -> None:
     result = client.predict(GLOBAL_500, 3, api_name="/ask")
 
     assert isinstance(result, dict)
-    assert set(result) == {"question", "answer", "confidence", "passages"}
+    assert set(result) == {"question", "answer", "confidence", "phrase", "phrase_span", "notice", "passages"}
     assert "Global 500" in result["answer"] and "2001" in result["answer"]
     assert len(result["passages"]) == 3
     assert all(p["source"] == "dalian_speech.txt" and p["paragraph"] >= 1 for p in result["passages"])
@@ -267,3 +267,26 @@ def test_the_cli_does_not_import_gradio_until_serve() -> None:
     code = "import sys; from ui.cli import build_parser; build_parser(); print('gradio' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_page_emphasises_the_phrase_in_the_card_and_the_passage() -> None:
+    from ui.render import ANSWER_LABEL, PHRASE_LABEL, _answer_html, _highlight_value
+
+    result = QA.default().ask("When did Dalian win the Global 500 award?", 1).to_dict()
+    assert result["phrase"] == "2001"
+    card = _answer_html(result, None)
+    assert '<p class="answer-phrase" id="answer-phrase">2001</p>' in card
+    assert "In <mark>2001</mark>, through a recommendation" in card
+    value = _highlight_value(result["passages"][0], result["answer"], result["phrase_span"])
+    labels = [(e["entity"], value["text"][e["start"]:e["end"]]) for e in value["entities"]]
+    assert labels[:3] == [(ANSWER_LABEL, "In "), (PHRASE_LABEL, "2001"),
+                          (ANSWER_LABEL, result["answer"][len("In 2001"):])]
+
+
+def test_page_shows_the_english_notice_for_other_languages() -> None:
+    from ui.render import _answer_html
+
+    result = QA.default().ask("大连什么时候获得全球500佳奖？", 3).to_dict()
+    card = _answer_html(result, None)
+    assert "Questions in English work best" in card and "does not seem to answer" not in card
+    assert result["passages"]

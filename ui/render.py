@@ -25,10 +25,14 @@ ANSWER_LABEL = "answer"
 ALSO_LABEL = "also relevant"
 """Category of a passage's other answering sentences."""
 
-COLOURS = {ANSWER_LABEL: "#facc15", ALSO_LABEL: "#fde68a"}
+PHRASE_LABEL = "answer phrase"
+"""Category of the exact answer phrase inside the answer sentence (``Answer.phrase``)."""
+
+COLOURS = {ANSWER_LABEL: "#facc15", ALSO_LABEL: "#fde68a", PHRASE_LABEL: "#f97316"}
 """Gradio draws these at half opacity: a clear yellow for the answer, a faint amber for the rest."""
 
-def _highlight_value(passage: dict[str, Any], answer: str | None) -> dict[str, Any]:
+def _highlight_value(passage: dict[str, Any], answer: str | None,
+                     phrase_span: dict[str, int] | None = None) -> dict[str, Any]:
     """A ``HighlightedText`` value marking the passage's answering sentences in place.
 
     The best answering sentence (the answer itself) gets the strong colour, the passage's
@@ -48,7 +52,17 @@ def _highlight_value(passage: dict[str, Any], answer: str | None) -> dict[str, A
         if start >= end:
             continue
         is_answer = text[start:end].strip() == answer.strip()
-        entities.append({"entity": ANSWER_LABEL if is_answer else ALSO_LABEL, "start": start, "end": end})
+        inside = phrase_span is not None and is_answer \
+            and start <= phrase_span["start"] < phrase_span["end"] <= end
+        if inside and phrase_span is not None:
+            # the phrase gets its own, stronger colour inside the answer sentence
+            pieces = [(start, phrase_span["start"], ANSWER_LABEL),
+                      (phrase_span["start"], phrase_span["end"], PHRASE_LABEL),
+                      (phrase_span["end"], end, ANSWER_LABEL)]
+            entities += [{"entity": label, "start": a, "end": b} for a, b, label in pieces if b > a]
+        else:
+            entities.append({"entity": ANSWER_LABEL if is_answer else ALSO_LABEL, "start": start,
+                             "end": end})
         cursor = end
     return {"text": text, "entities": entities}
 
@@ -59,6 +73,13 @@ def _corpus_name(session: SessionCorpus | None) -> str:
 
 def _answer_html(result: dict[str, Any], session: SessionCorpus | None) -> str:
     """The prominent box above the passages: the answer sentence, or a plain 'no answer'."""
+    if result["answer"] is None and result.get("notice"):
+        return (
+            '<div class="answer-box no-answer" id="answer-box">'
+            '<p class="answer-kicker">Try English</p>'
+            f'<p class="answer-text">{html.escape(result["notice"])}</p>'
+            "</div>"
+        )
     if result["answer"] is None:
         closest = "The closest passages are below." if result["passages"] else ""
         return (
@@ -73,7 +94,8 @@ def _answer_html(result: dict[str, Any], session: SessionCorpus | None) -> str:
     return (
         '<div class="answer-box" id="answer-box">'
         '<p class="answer-kicker">Answer</p>'
-        f'<p class="answer-text">{html.escape(result["answer"])}</p>'
+        f"{_phrase_html(result)}"
+        f'<p class="answer-text">{_sentence_html(result)}</p>'
         f'<p class="answer-meta">confidence {result["confidence"]:.2f}{where}</p>'
         "</div>"
     )
@@ -92,6 +114,26 @@ def render_problem(message: str) -> list[Any]:
         "</div>"
     )
     return [gr.update(value=box, visible=True)] + [gr.update(visible=False)] * (3 * MAX_PASSAGES)
+
+
+def _phrase_html(result: dict[str, Any]) -> str:
+    """The exact answer phrase, large, above the sentence (nothing when there is none)."""
+    phrase = result.get("phrase")
+    return f'<p class="answer-phrase" id="answer-phrase">{html.escape(phrase)}</p>' if phrase else ""
+
+
+def _sentence_html(result: dict[str, Any]) -> str:
+    """The answer sentence with its phrase emphasised in place (``<mark>``)."""
+    sentence: str = result["answer"]
+    phrase, span = result.get("phrase"), result.get("phrase_span")
+    passages = result.get("passages") or []
+    if not phrase or not span or not passages or not passages[0].get("highlights"):
+        return html.escape(sentence)
+    offset = span["start"] - passages[0]["highlights"][0]["start"]
+    if sentence[offset:offset + len(phrase)] != phrase:
+        return html.escape(sentence)
+    return (html.escape(sentence[:offset]) + f"<mark>{html.escape(phrase)}</mark>"
+            + html.escape(sentence[offset + len(phrase):]))
 
 
 def _passage_head(rank: int, passage: dict[str, Any], answered: bool) -> str:
@@ -120,7 +162,8 @@ def render_answer(result: dict[str, Any] | None, session: SessionCorpus | None) 
             updates += [
                 gr.update(visible=True),
                 gr.update(value=_passage_head(rank + 1, passage, answered)),
-                gr.update(value=_highlight_value(passage, result["answer"])),
+                gr.update(value=_highlight_value(passage, result["answer"],
+                                                 result.get("phrase_span") if rank == 0 else None)),
             ]
         else:
             updates += [gr.update(visible=False), gr.update(), gr.update()]

@@ -12,6 +12,8 @@ CSS = """
 .answer-box .answer-kicker { font-size: 0.8rem; text-transform: uppercase; letter-spacing: 0.06em;
                              color: var(--body-text-color-subdued); margin: 0 0 4px 0; }
 .answer-box .answer-text { font-size: 1.3rem; line-height: 1.45; font-weight: 600; margin: 0; }
+.answer-box .answer-phrase { font-size: 1.9rem; font-weight: 700; margin: 0 0 0.3rem 0; }
+.answer-box .answer-text mark { background: #fdba74; color: inherit; padding: 0 0.1em; border-radius: 3px; }
 .answer-box .answer-meta { font-size: 0.85rem; color: var(--body-text-color-subdued); margin: 6px 0 0 0; }
 .answer-box.no-answer { border-left-color: #94a3b8; }
 .answer-box.problem { border-left-color: #dc2626; }

@@ -1,0 +1,337 @@
+"""The exact answer phrase: the shortest part of the answer sentence that answers.
+
+Why heuristics and not a reader model: no extractive reader ships as a package this project
+can install offline (spaCy's and NLTK's taggers download their data at run time), and the
+ranking already found the sentence; what is left is pointing at the date, amount, count,
+name or short noun phrase inside it.  Two signals do most of that work:
+
+1. The answer type the question asks for (*when* -> a date, *how much* -> an amount,
+   *who* -> a name, *which organisation* -> a capitalised name, ...), a finer version of
+   ``qa.cues``.
+2. Words the question and the sentence share: the answer is the part of the sentence the
+   question does *not* repeat, and it sits next to the words it does repeat ("measured in
+   **bits**").
+
+Candidates are chunks of the sentence (runs of content words between punctuation and
+function words, or typed matches such as "RMB 1.68 billion" and "From the end of 1996 to
+March 2000"); the one nearest the shared words wins.  ``None`` when no candidate fits: a
+wrong phrase is worse than none.  Measured in ``bench/quality.py`` (SQuAD exact match and
+token F1 against the gold answers; a short-answer set about the speech).
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+
+from qa.types import Span
+
+
+def _word_set(text: str) -> frozenset[str]:
+    """The whitespace-separated words of ``text`` (for long word lists)."""
+    return frozenset(text.split())
+
+
+
+class PhraseType(Enum):
+    """The kind of phrase a question asks for."""
+
+    RANGE = "range"  # how long / over which period: a date range or a duration
+    DATE = "date"
+    AMOUNT = "amount"  # money, percentages, measured quantities
+    COUNT = "count"
+    PERSON = "person"
+    ORGANISATION = "organisation"
+    PLACE = "place"
+    NAME = "name"  # what is X called / what is the name of X: a title or proper name
+    THING = "thing"  # any other what/which question: a short noun phrase
+
+
+_TYPES: tuple[tuple[re.Pattern[str], PhraseType], ...] = (
+    (re.compile(r"\bhow long\b(?! ago)|\b(over|during|for) (what|which) (period|time|years)\b"
+                r"|\bbetween (what|which) (years|dates)\b|\bwhat (period|time ?span|time frame)\b",
+                re.I), PhraseType.RANGE),
+    (re.compile(r"^\s*when\b|\b(what|which) (years?|dates?|months?|decades?|centur(y|ies)|day)\b"
+                r"|\bhow long ago\b|\bsince when\b|\buntil when\b|\bwhen\b", re.I), PhraseType.DATE),
+    (re.compile(r"\bhow much\b|\bwhat (percentage|proportion|share|amount|sum|fraction|value|cost|price)\b"
+                r"|\bworth\b|\bhow (far|large|big|old|high|tall|fast|heavy|deep|wide)\b"
+                r"|\bwhat (is|was|were|are) the ((total|overall|combined|annual) )?"
+                r"(budget|cost|price|value|amount|investment|population|size|area|length|height|"
+                r"depth|width|weight|rate|speed|temperature)\b", re.I), PhraseType.AMOUNT),
+    (re.compile(r"\bhow many\b|\bwhat number\b|\bthe number of\b", re.I), PhraseType.COUNT),
+    (re.compile(r"\b(which|what) ([\w.]+ ){0,2}(organi[sz]ations?|agency|agencies|body|bodies|"
+                r"company|companies|"
+                r"institutions?|universit(y|ies)|group|government|administration|party|team|"
+                r"ministry|department|association|committee|council|programme|program)\b", re.I),
+     PhraseType.ORGANISATION),
+    (re.compile(r"^\s*(who(m|se)?)\b|\b(to|by|from|with) whom\b|\bwho\b"
+                r"|\b(which|what) ([\w.]+ ){0,2}(person|people|"
+                r"man|woman|official|leader|king|queen|president|prime minister|mayor|scientist|"
+                r"individuals?)\b", re.I), PhraseType.PERSON),
+    (re.compile(r"^\s*where\b|\bwhere\b|\b(what|which) (country|countries|city|cities|place|region|"
+                r"state|county|area|town|continent|island|river|location)\b", re.I), PhraseType.PLACE),
+    (re.compile(r"\b(called|named|titled|the name of|the title of)\b|\bwhat (was|is) the name\b", re.I),
+     PhraseType.NAME),
+    (re.compile(r"\b(what|which)\b", re.I), PhraseType.THING),
+)
+
+
+def phrase_type(question: str) -> PhraseType | None:
+    """The phrase type ``question`` asks for, or None (why/how/yes-no questions: no phrase)."""
+    if re.match(r"\s*(why|how (do|does|did|can|could|is|are|was|were|should)\b)", question, re.I):
+        return None
+    for pattern, kind in _TYPES:
+        if pattern.search(question):
+            return kind
+    return None
+
+
+_MONTH = (r"(?:January|February|March|April|May|June|July|August|September|October|November|"
+          r"December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)\.?")
+_YEAR = r"(?:1[0-9]{3}|20[0-9]{2})s?"
+_DAY = r"(?:[0-9]{1,2}(?:st|nd|rd|th)?)"
+_DATE_ONE = (rf"(?:(?:the )?(?:end|beginning|start|middle|spring|summer|autumn|fall|winter) of )?"
+             rf"(?:{_DAY} {_MONTH},? {_YEAR}|{_MONTH} {_DAY},? {_YEAR}|{_MONTH},? {_YEAR}|"
+             rf"{_MONTH} {_DAY}|(?:the )?{_YEAR}|(?:the )?[0-9]{{1,2}}(?:st|nd|rd|th) century)")
+_DATE = re.compile(rf"\b(?:(?:from|between) )?{_DATE_ONE}(?:\s*(?:to|until|till|and|-|–)\s*{_DATE_ONE})?\b",
+                   re.I)
+_NUMBER_WORD = (r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|"
+                r"fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|"
+                r"eighty|ninety|hundred|a hundred|several|dozens?|a dozen)")
+_SCALE = r"(?:hundred|thousand|million|billion|trillion|bn|m|k)"
+_CURRENCY = r"(?:RMB|USD|US\$|\$|£|€|¥|yen|EUR|GBP|JPY|CNY)"
+_NUM = rf"(?:[0-9][0-9,]*(?:\.[0-9]+)?|{_NUMBER_WORD})"
+_AMOUNT = re.compile(
+    rf"(?:{_CURRENCY}\s?{_NUM}(?:\s{_SCALE}\b)?|{_NUM}(?:\s{_SCALE}\b)?\s?(?:{_CURRENCY}|dollars|yuan|"
+    rf"pounds|euros|percent|per cent|%|km|kilometres|kilometers|miles|metres|meters|feet|"
+    rf"square [a-z]+|acres|hectares|tons|tonnes|kg|degrees)\b|{_NUM}\s{_SCALE}\b)", re.I)
+_COUNT = re.compile(rf"\b{_NUM}(?:\s{_SCALE})?\b", re.I)
+_QUOTED = re.compile(r"[“\"]([^”\"]{2,80})[”\"]")
+_WORD = re.compile(r"[A-Za-z0-9][\w'’.\-]*[\w]|[A-Za-z0-9]")
+
+#: Words that end a chunk: function words, auxiliaries and common verbs (no tagger here).
+_STOP = _word_set("""
+a an the this that these those it its they them their he him his she her we our us you your i my
+me is are was were be been being am has have had do does did done will would shall should can could
+may might must of in on at by for to from with without into onto over under about as than then
+and or but nor so yet if because while when where which who whom whose what why how
+not no also only very more most such both either neither each every all any some other another
+through during after before since until between among against within upon via per
+there here thus however although though whether once
+""")
+
+#: Capitalised words that open sentences or clauses without being names.
+_CAPITAL_STOP = _word_set("""
+In On At By For To From With During After Before Since Until The This That These Those It Its
+A An And But Or Next Then Finally Presently Also However Although Through As One Of
+""")
+
+_NAME = re.compile(r"\b(?:(?:Mr|Mrs|Ms|Dr|Prof|St|Mt)\.\s)?[A-Z][\w'’\-.]*"
+                   r"(?:(?:\s(?:of|the|de|du|von|van|for|on|la|le|del|da)){0,2}\s"
+                   r"(?:(?:Mr|Mrs|Ms|Dr)\.\s)?[A-Z0-9][\w'’\-.]*)*"
+                   )
+
+
+_ORG_HEAD = re.compile(r"\b(Administration|Agency|Association|Organi[sz]ation|Programme|Program|Group|"
+                       r"Government|Ministry|Department|Committee|Council|Commission|Company|Corporation|"
+                       r"University|Institute|Bank|Fund|Party|Union|Society|Office|Bureau|Board)\b|^[A-Z]{2,}$")
+_LEADING_TITLE = re.compile(r"^(?:(?:Mr|Mrs|Ms|Dr)\.\s)?(?:[A-Z][a-z]+\s){0,2}"
+                            r"(?:President|Chairman|Director|Head|Mayor|Minister|Secretary|Governor)"
+                            r" of (?:the )?")
+
+
+_PERSON_MARK = re.compile(r"\b(Mr|Mrs|Ms|Dr|Prof|Mayor|President|King|Queen|Duke|Minister)\b"
+                          r"|^[A-Z][a-z]+ [A-Z][a-z]+$")
+
+
+_ABBREVIATION = re.compile(r"\b(Mr|Mrs|Ms|Dr|St|Jr|Sr|Inc|Co|Ltd|Corp|[A-Z])\.$")
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    start: int
+    end: int
+    kind: str  # "typed" | "chunk" | "quoted" | "name"
+
+
+def _stem(word: str) -> str:
+    word = word.lower().strip(".'’")
+    for suffix in ("ing", "ed", "es", "s"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[:-len(suffix)][:6]
+    return word[:6]
+
+
+def _words(text: str) -> list[tuple[int, int, str]]:
+    return [(m.start(), m.end(), m.group()) for m in _WORD.finditer(text)]
+
+
+def _trim(sentence: str, start: int, end: int) -> tuple[int, int]:
+    """Strip spaces, commas and dangling function words at both ends of a span."""
+    text = sentence[start:end]
+    lead = len(text) - len(text.lstrip(" ,;:"))
+    start += lead
+    text = sentence[start:end].rstrip(" ,;:.")
+    end = start + len(text)
+    words = _words(sentence[start:end])
+    while words and words[0][2].lower() in _STOP and words[0][2].lower() not in ("the",):
+        start += words[0][1]
+        words = _words(sentence[start:end])
+        lead = len(sentence[start:end]) - len(sentence[start:end].lstrip(" ,;:"))
+        start += lead
+        words = _words(sentence[start:end])
+    while words and words[-1][2].lower() in _STOP:
+        end = start + words[-1][0]
+        end = start + len(sentence[start:end].rstrip(" ,;:"))
+        words = _words(sentence[start:end])
+    return start, end
+
+
+def _chunks(sentence: str) -> list[_Candidate]:
+    """Runs of content words, cut at punctuation and function words."""
+    result: list[_Candidate] = []
+    run: list[tuple[int, int]] = []
+    words = _words(sentence)
+    for index, (start, end, word) in enumerate(words):
+        gap = sentence[words[index - 1][1]:start] if index else ""
+        breaks = any(ch in gap for ch in ",;:()“”\"") or gap.strip(" -")
+        if word.lower() in _STOP or breaks:
+            if run:
+                result.append(_Candidate(run[0][0], run[-1][1], "chunk"))
+            run = []
+        if word.lower() not in _STOP:
+            run.append((start, end))
+    if run:
+        result.append(_Candidate(run[0][0], run[-1][1], "chunk"))
+    return result
+
+
+def _typed(sentence: str, kind: PhraseType) -> list[_Candidate]:
+    found: list[_Candidate] = []
+    if kind in (PhraseType.DATE, PhraseType.RANGE):
+        found += [_Candidate(*_trim(sentence, *m.span()), "typed") for m in _DATE.finditer(sentence)]
+    if kind is PhraseType.RANGE:
+        found += [_Candidate(*_trim(sentence, *m.span()), "typed") for m in re.finditer(
+            rf"\b(?:a period of |the past |over )?{_NUM}(?:\s(?:years?|months?|weeks?|days?|hours?|"
+            rf"minutes?|decades?|centuries))\b", sentence, re.I)]
+    if kind is PhraseType.AMOUNT:
+        found += [_Candidate(*_trim(sentence, *m.span()), "typed") for m in _AMOUNT.finditer(sentence)]
+    if kind is PhraseType.COUNT:
+        for m in _COUNT.finditer(sentence):
+            if _DATE.fullmatch(m.group()) and re.fullmatch(_YEAR, m.group()):
+                continue  # a year is not a count
+            found.append(_Candidate(*_trim(sentence, *m.span()), "typed"))
+    if kind in (PhraseType.PERSON, PhraseType.ORGANISATION, PhraseType.PLACE, PhraseType.NAME,
+                PhraseType.THING):
+        for m in _NAME.finditer(sentence):
+            start, end = m.span()
+            words = m.group().split()
+            while words and words[0] in _CAPITAL_STOP:
+                start += len(words[0]) + 1
+                words = words[1:]
+            if words and kind is PhraseType.ORGANISATION:
+                title = _LEADING_TITLE.match(sentence[start:end])
+                start += title.end() if title else 0
+            if words and end > start:
+                found.append(_Candidate(start, end, "name"))
+    if kind in (PhraseType.NAME, PhraseType.THING, PhraseType.ORGANISATION):
+        found += [_Candidate(m.start(1), m.end(1), "quoted") for m in _QUOTED.finditer(sentence)]
+    return [c for c in found if c.end > c.start]
+
+
+def find_phrase(question: str, sentence: str) -> Span | None:
+    """Offsets in ``sentence`` of the phrase that answers ``question``, or None.
+
+    Args:
+        question: The question as asked.
+        sentence: The answer sentence (the ranking's best).
+
+    Returns:
+        A span of ``sentence`` (date, amount, count, name or short noun phrase), or None
+        when the question asks for no such thing or the sentence holds no fitting part.
+    """
+    kind = phrase_type(question)
+    if kind is None or not sentence.strip():
+        return None
+    asked = {_stem(w) for _, _, w in _words(question) if w.lower() not in _STOP}
+    words = _words(sentence)
+    shared = [(s, e) for s, e, w in words if w.lower() not in _STOP and _stem(w) in asked]
+    typed = _typed(sentence, kind)
+    candidates = typed if kind not in (PhraseType.THING, PhraseType.NAME) else typed + _chunks(sentence)
+    if kind in (PhraseType.PERSON, PhraseType.PLACE):
+        candidates = typed
+    word_starts = [s for s, _, _ in words]
+
+    def word_at(offset: int) -> int:
+        return max(0, bisect.bisect_right(word_starts, offset) - 1)
+
+    shared_words = [word_at(s) for s, _ in shared]
+    content = np.array([w.lower() not in _STOP for _, _, w in words], dtype=np.int64)
+    best: tuple[float, _Candidate] | None = None
+    for candidate in candidates:
+        inside = [_stem(w) for _, _, w in _words(sentence[candidate.start:candidate.end])
+                  if w.lower() not in _STOP]
+        new = [w for w in inside if w not in asked]
+        if not new or (len(inside) > 6 and candidate.kind == "chunk"):
+            continue  # restates the question, or too long to be a phrase
+        first, last = word_at(candidate.start), word_at(max(candidate.end - 1, candidate.start))
+        outside = [w for w in shared_words if not first <= w <= last]
+        if len(outside) < len(shared_words) and candidate.kind != "chunk":
+            distance = 0.0  # holds some of the question's words: next to them by definition
+        elif outside:
+            # content words between the candidate and each shared word ("measured in bits": 0)
+            gaps = sorted(int(content[min(w, first) + 1:max(w, last)].sum()) if w < first
+                          else int(content[last + 1:w].sum()) for w in outside)
+            distance = gaps[0] + 0.25 * (gaps[1] if len(gaps) > 1 else gaps[0])
+        else:
+            distance = 0.0 if shared_words else 12.0
+        score = -float(distance) - 0.5 * (len(inside) - len(new))
+        if candidate.kind != "chunk":
+            score += 2.5 if candidate.kind == "quoted" else 2.0
+        if kind is PhraseType.ORGANISATION and _ORG_HEAD.search(sentence[candidate.start:candidate.end]):
+            score += 3.0
+        if kind is PhraseType.PERSON and _PERSON_MARK.search(sentence[candidate.start:candidate.end]):
+            score += 1.0
+        if best is None or score > best[0]:
+            best = (score, candidate)
+    if best is None:
+        return None
+    score, candidate = best
+    if kind in (PhraseType.THING, PhraseType.NAME) and score < THING_MIN_SCORE:
+        return None  # far from anything the question says: a guess, not a phrase
+    if candidate.kind == "quoted":
+        return Span(candidate.start, candidate.end)  # a title is kept whole, articles and all
+    named = kind in (PhraseType.PERSON, PhraseType.PLACE, PhraseType.ORGANISATION)
+    start, end = _strip_asked(sentence, candidate.start, candidate.end, asked, named)
+    return Span(start, end) if end > start else None
+
+
+#: Lowest candidate score (minus its distance in words to the question's words, plus 2
+#: for a typed/name/quoted candidate) at which an open *what/which* question gets a phrase.
+THING_MIN_SCORE = 1.0
+
+
+def _strip_asked(sentence: str, start: int, end: int, asked: set[str], named: bool) -> tuple[int, int]:
+    """Drop leading words the question already says ("**Mayor** Sueyoshi"), and trailing
+    ones too for names ("Sueyoshi **of Kitakyushu**"), but not for noun phrases, whose
+    head the question often repeats ("what machine" -> "Turing machines")."""
+    words = _words(sentence[start:end])
+    original = len(words)
+    while len(words) > 1 and (_stem(words[0][2]) in asked or words[0][2].lower() in _STOP):
+        words = words[1:]
+    lead_kept = len(words) == original
+    while len(words) > 1 and (words[-1][2].lower() in _STOP or (named and _stem(words[-1][2]) in asked)):
+        words = words[:-1]
+    if not words:
+        return start, start
+    new_end = end if len(words) == original and lead_kept else start + words[-1][1]
+    while new_end > start and sentence[new_end - 1] in ".,;:" and not _ABBREVIATION.search(
+            sentence[start:new_end]):
+        new_end -= 1
+    if sentence[new_end - 2:new_end] in ("'s", "’s"):
+        new_end -= 2
+    return (start if lead_kept else start + words[0][0]), new_end
