@@ -55,7 +55,7 @@ def run_eval(path: Path, docs: list[Path] | None = None, off_topic: bool = True,
     pooled = []
     total = sum(len(eval_set.questions) for eval_set in sets)
     with tqdm(total=total, unit="question", desc="eval", disable=not show_progress,
-              dynamic_ncols=True, leave=False) as bar:
+              dynamic_ncols=True, leave=True) as bar:
         for eval_set in sets:
             bar.set_postfix_str(f"indexing {eval_set.name}"[:40])
             if eval_set.documents is not None:
