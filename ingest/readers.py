@@ -140,18 +140,41 @@ def table_row_sentence(cells: Sequence[str], header: Sequence[str] | None = None
 
 
 # ---------------------------------------------------------------------------- Markdown
+class _OutOfTime(Exception):
+    """Raised inside markdown-it when a parse passes its deadline (caught right above it)."""
+
+
+_DEADLINE = "speech_qa_deadline"
+"""Key of the parse's deadline (a ``time.monotonic`` value) in markdown-it's ``env``."""
+
+
+def _check_deadline(state: Any, *_: Any) -> bool:
+    """A markdown-it rule that matches nothing and stops a parse that is past its deadline.
+
+    Why a rule: markdown-it parses in one call, so the only way to check a time budget
+    during a parse (as the PDF reader does between pages) is from inside it.  Tried first
+    at every block and inline position, so a crafted file stops within the budget.
+    """
+    if time.monotonic() > state.env.get(_DEADLINE, float("inf")):
+        raise _OutOfTime
+    return False
+
+
 @functools.lru_cache(maxsize=1)
 def _markdown_parser() -> MarkdownIt:
     """CommonMark with GitHub's tables and strikethrough (what READMEs use).
 
     No typographer, so words stay verbatim.  The core "inline" rule is off: each block's
-    inline run is parsed by ``markdown_to_text`` itself, so it can check its time budget
-    between blocks (inline parsing is where crafted input, like a megabyte of ``![``,
-    costs the most; it stays linear, but at a high constant).
+    inline run is parsed by ``_inline_text`` (with the block pass's link references).
+    Crafted input (a megabyte of ``![``, or of tiny blocks) stays linear in markdown-it
+    but at a high constant, so a deadline rule runs first in both passes.
     """
     from markdown_it import MarkdownIt
 
-    return MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"]).disable("inline")
+    parser = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"]).disable("inline")
+    parser.block.ruler.before("table", "deadline", _check_deadline)
+    parser.inline.ruler.before("text", "deadline", _check_deadline)
+    return parser
 
 
 def _inline_text(parser: MarkdownIt, source: str, env: dict[str, Any]) -> str:
@@ -186,42 +209,44 @@ def markdown_to_text(source: str, path: Path | None = None) -> str:
         IngestError: Reading took over ``MAX_EXTRACT_SECONDS`` (crafted input).
     """
     parser = _markdown_parser()
-    started = time.monotonic()
-    env: dict[str, Any] = {}  # link reference definitions, shared by every inline run
+    # Link reference definitions (shared by every inline run) and the parse's deadline.
+    env: dict[str, Any] = {_DEADLINE: time.monotonic() + MAX_EXTRACT_SECONDS}
     blocks: list[str] = []
     header: list[str] | None = None
     row: list[str] | None = None
     in_head = False
-    for token in parser.parse(source, env):
-        kind = token.type
-        if kind == "inline":
-            if time.monotonic() - started > MAX_EXTRACT_SECONDS:
-                raise IngestError(
-                    f"{path or 'Markdown'}: reading the Markdown took over {MAX_EXTRACT_SECONDS:.0f} s "
-                    f"(stopped at line {token.map[0] + 1 if token.map else '?'}); the file may be malformed"
-                )
-            text = _inline_text(parser, token.content, env)
-            if row is not None:
-                row.append(text)
-            else:
-                blocks.append(text)
-        elif kind in ("fence", "code_block"):
-            blocks.append(token.content)
-        elif kind == "html_block":
-            blocks.append(html_to_text(token.content))
-        elif kind == "thead_open":
-            in_head, header = True, None
-        elif kind == "thead_close":
-            in_head = False
-        elif kind == "tr_open":
-            row = []
-        elif kind == "tr_close" and row is not None:
-            blocks.append(table_row_sentence(row, None if in_head else header))
-            if in_head:
-                header = row
-            row = None
-        elif kind == "table_close":
-            header = None
+    try:
+        tokens = parser.parse(source, env)
+        for token in tokens:
+            kind = token.type
+            if kind == "inline":
+                text = _inline_text(parser, token.content, env)
+                if row is not None:
+                    row.append(text)
+                else:
+                    blocks.append(text)
+            elif kind in ("fence", "code_block"):
+                blocks.append(token.content)
+            elif kind == "html_block":
+                blocks.append(html_to_text(token.content))
+            elif kind == "thead_open":
+                in_head, header = True, None
+            elif kind == "thead_close":
+                in_head = False
+            elif kind == "tr_open":
+                row = []
+            elif kind == "tr_close" and row is not None:
+                blocks.append(table_row_sentence(row, None if in_head else header))
+                if in_head:
+                    header = row
+                row = None
+            elif kind == "table_close":
+                header = None
+    except _OutOfTime:
+        raise IngestError(
+            f"{path or 'Markdown'}: reading the Markdown took over {MAX_EXTRACT_SECONDS:.0f} s; "
+            "the file may be malformed"
+        ) from None
     return "\n\n".join(block for block in blocks if block.strip())
 
 
