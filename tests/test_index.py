@@ -302,7 +302,8 @@ def _rewrite_documents(folder: Path, edit) -> None:  # type: ignore[no-untyped-d
     """Edit every row of documents.jsonl and re-sign it (so validation, not the hash, fires)."""
     path = folder / "documents.jsonl"
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    path.write_text("".join(json.dumps(edit(row), ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    path.write_text("".join(json.dumps(edit(row), ensure_ascii=False) + "\n" for row in rows),
+                    encoding="utf-8")
     _edit_manifest(folder, files={**json.loads((folder / "manifest.json").read_text())["files"],
                                   "documents.jsonl": hashlib.sha256(path.read_bytes()).hexdigest()})
 
