@@ -214,13 +214,28 @@ def _read_records(path: Path, kind: type[_Record]) -> list[_Record]:
 
 
 def _read_documents(path: Path) -> list[Document]:
-    """The documents table: each row a JSON object with string ``doc_id``, ``source``, ``text``."""
+    """The documents table: each row a JSON object with string ``doc_id``, ``source``, ``text``.
+
+    A paged document (PDF) also has ``page_starts``: a non-empty list of whole-number
+    offsets into ``text``, in order.  Tables written before pages were recorded have none,
+    and load with no pages.
+    """
     documents = []
     for number, row in enumerate(_read_jsonl(path), 1):
         doc_id, source, text = row.get("doc_id"), row.get("source"), row.get("text")
         if not (isinstance(doc_id, str) and isinstance(source, str) and isinstance(text, str)):
             raise IndexLoadError(f"{path}: row {number} is not a document (doc_id, source, text)")
-        documents.append(Document(doc_id, source, text))
+        page_starts = row.get("page_starts", [])
+        if "page_starts" in row and not (
+                isinstance(page_starts, list) and page_starts
+                and all(type(start) is int for start in page_starts)  # bool is not an offset
+                and all(0 <= a <= b <= len(text) for a, b in
+                        zip(page_starts, [*page_starts[1:], len(text)], strict=True))):
+            raise IndexLoadError(
+                f"{path}: row {number} has bad page_starts "
+                "(expected whole-number offsets into its text, in order)"
+            )
+        documents.append(Document(doc_id, source, text, tuple(page_starts)))
     return documents
 
 
@@ -395,7 +410,9 @@ class CorpusIndex:
     # ------------------------------------------------------------------ saving
     def _write_files(self, folder: Path) -> None:
         _write_jsonl(folder / "documents.jsonl",
-                     [{"doc_id": d.doc_id, "source": d.source, "text": d.text} for d in self.documents])
+                     [{"doc_id": d.doc_id, "source": d.source, "text": d.text,
+                       **({"page_starts": list(d.page_starts)} if d.page_starts else {})}
+                      for d in self.documents])
         _write_jsonl(folder / "sentences.jsonl", [asdict(s) for s in self.sentences])
         _write_jsonl(folder / "passages.jsonl", [asdict(p) for p in self.passages])
         faiss.write_index(self.sentence_index, str(folder / "sentences.faiss"))

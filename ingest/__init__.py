@@ -16,7 +16,7 @@ from ingest.corpus import (
 from ingest.document import Document, PassageSpan, SentenceSpan
 from ingest.errors import EmptyDocumentError, IngestError, SpeechQAError, UnsupportedFileError
 from ingest.readers import SUPPORTED_SUFFIXES, read_file
-from ingest.repair import repair_text
+from ingest.repair import repair_pages, repair_text
 from ingest.segment import ChunkingParams, make_passages, split_sentences
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "load_documents",
     "make_passages",
     "read_file",
+    "repair_pages",
     "repair_text",
     "split_sentences",
 ]

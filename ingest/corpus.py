@@ -6,6 +6,7 @@ wheel with no repository around it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Iterable, Sequence
@@ -14,8 +15,8 @@ from pathlib import Path
 
 from ingest.document import Document
 from ingest.errors import EmptyDocumentError, IngestError
-from ingest.readers import SUPPORTED_SUFFIXES, read_file
-from ingest.repair import repair_text
+from ingest.readers import PAGED_SUFFIXES, SUPPORTED_SUFFIXES, read_file
+from ingest.repair import repair_pages
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +29,12 @@ def default_corpus_path() -> Path:
     return Path(str(resources.files("ingest") / "data" / DEFAULT_CORPUS_NAME))
 
 
+def _repaired(path: Path, raw: str) -> tuple[str, tuple[int, ...]]:
+    """Repaired text and, for paged formats, where each page starts in it."""
+    text, page_starts = repair_pages(raw)
+    return text, page_starts if path.suffix.lower() in PAGED_SUFFIXES else ()
+
+
 def document_from_bytes(name: str, data: bytes) -> Document:
     """Read and repair one in-memory file (an upload), named by ``name``.
 
@@ -35,10 +42,10 @@ def document_from_bytes(name: str, data: bytes) -> Document:
         IngestError: The file cannot be read or holds no text.
     """
     path = Path(name)
-    text = repair_text(read_file(path, data))
+    text, page_starts = _repaired(path, read_file(path, data))
     if not text.strip():
         raise EmptyDocumentError(f"{name}: no text found")
-    return Document(doc_id=path.name, source=path.name, text=text)
+    return Document(doc_id=path.name, source=path.name, text=text, page_starts=page_starts)
 
 
 def load_document(path: Path, name: str | None = None) -> Document:
@@ -47,11 +54,11 @@ def load_document(path: Path, name: str | None = None) -> Document:
     Raises:
         IngestError: The file cannot be read or holds no text.
     """
-    text = repair_text(read_file(path))
+    text, page_starts = _repaired(path, read_file(path))
     if not text.strip():
         raise EmptyDocumentError(f"{path}: no text found")
     label = name or path.name
-    return Document(doc_id=label, source=label, text=text)
+    return Document(doc_id=label, source=label, text=text, page_starts=page_starts)
 
 
 def default_documents() -> list[Document]:
@@ -111,7 +118,7 @@ def load_documents(paths: Sequence[Path | str], skip_bad: bool = False) -> list[
             label = f"{name} ({counter})"
             counter += 1
         seen.add(label)
-        documents.append(Document(doc_id=label, source=label, text=document.text))
+        documents.append(dataclasses.replace(document, doc_id=label, source=label))
     if not documents:
         raise IngestError(f"no readable documents in {', '.join(str(p) for p in paths)}")
     return documents

@@ -6,6 +6,7 @@ sliced back out of its document exactly; tests rely on that invariant.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 
 
@@ -17,11 +18,24 @@ class Document:
         doc_id: Stable identifier (the file name, unique within a corpus).
         source: Human-readable source name shown to users (the file name).
         text: Repaired text: paragraphs separated by a blank line, words verbatim.
+        page_starts: For paged formats (PDF), the offset in ``text`` where each page
+            begins, in page order; empty for formats without pages.
     """
 
     doc_id: str
     source: str
     text: str
+    page_starts: tuple[int, ...] = ()
+
+    def page_of(self, offset: int) -> int | None:
+        """The 1-based page holding ``offset`` (a passage cites the page it starts on).
+
+        Returns:
+            The page number, or None when the document has no pages.
+        """
+        if not self.page_starts:
+            return None
+        return max(1, bisect_right(self.page_starts, offset))
 
 
 @dataclass(frozen=True)

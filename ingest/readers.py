@@ -13,11 +13,15 @@ sends), so every reader must end, quickly and in bounded memory, in text or in a
   builders we tried (BeautifulSoup over ``html.parser``, lxml) take minutes on a few MB of
   deeply nested tags or of ``<!<!<!...``, which anyone can upload;
 - PDF extraction runs on a time budget checked between pages;
+- Markdown is parsed by markdown-it-py (CommonMark, linear time) and rendered as plain
+  text, so ``**bold**`` or ``## Trams`` never reach an answer and offsets point into
+  the text a person is shown;
 - any exception a parser raises on malformed input becomes an ``IngestError``.
 """
 
 from __future__ import annotations
 
+import functools
 import html
 import io
 import logging
@@ -25,12 +29,18 @@ import os
 import re
 import stat
 import time
+import warnings
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING, Any
 
 from ingest.errors import EmptyDocumentError, IngestError, UnsupportedFileError
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+    from markdown_it.token import Token
 
 logger = logging.getLogger(__name__)
 
@@ -84,8 +94,165 @@ def _decode_text(data: bytes, path: Path) -> str:
 
 
 def read_plain(path: Path, data: bytes) -> str:
-    """Plain text and Markdown: decoded as-is (Markdown markup is readable as text)."""
+    """Plain text: decoded as-is."""
     return _decode_text(data, path)
+
+
+# ---------------------------------------------------------------------------- tables
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]»]*$")
+
+
+def table_row_sentence(cells: Sequence[str], header: Sequence[str] | None = None) -> str:
+    """One table row as one sentence, so a row is retrieved and cited as a whole.
+
+    Why: read cell by cell, "What is the capacity of Lake Brennan?" found the cell "Lake
+    Brennan" and answered with it.  A row reads "Lake Brennan: Capacity 40 million m³;
+    Depth 12 m." when the table marks a header row (its labels go in front of each value),
+    otherwise "Lake Brennan; 40 million m³; 12 m."  The closing period keeps the repair
+    step from joining the row with the next one.
+
+    Args:
+        cells: The row's cell texts, left to right (empty cells are skipped).
+        header: The table's marked header row, to label the cells with; None for none.
+
+    Returns:
+        The sentence, or "" for a row with no text.
+    """
+    values = [" ".join(cell.split()) for cell in cells]
+    if header is not None and len(values) > 1:
+        labels = [" ".join(label.split()) for label in header]
+        labels += [""] * (len(values) - len(labels))  # a row wider than its header keeps every cell
+        labelled = [
+            f"{label} {value}" if label and label != value else value
+            for label, value in zip(labels[1:len(values)], values[1:], strict=True)
+            if value
+        ]
+        row = "; ".join(labelled)
+        if values[0] and row:
+            row = f"{values[0]}: {row}"
+        elif values[0]:
+            row = values[0]
+    else:
+        row = "; ".join(value for value in values if value)
+    if not row:
+        return ""
+    return row if _SENTENCE_END.search(row) else row + "."
+
+
+# ---------------------------------------------------------------------------- Markdown
+class _OutOfTime(Exception):
+    """Raised inside markdown-it when a parse passes its deadline (caught right above it)."""
+
+
+_DEADLINE = "speech_qa_deadline"
+"""Key of the parse's deadline (a ``time.monotonic`` value) in markdown-it's ``env``."""
+
+
+def _check_deadline(state: Any, *_: Any) -> bool:
+    """A markdown-it rule that matches nothing and stops a parse that is past its deadline.
+
+    Why a rule: markdown-it parses in one call, so the only way to check a time budget
+    during a parse (as the PDF reader does between pages) is from inside it.  Tried first
+    at every block and inline position, so a crafted file stops within the budget.
+    """
+    if time.monotonic() > state.env.get(_DEADLINE, float("inf")):
+        raise _OutOfTime
+    return False
+
+
+@functools.lru_cache(maxsize=1)
+def _markdown_parser() -> MarkdownIt:
+    """CommonMark with GitHub's tables and strikethrough (what READMEs use).
+
+    No typographer, so words stay verbatim.  The core "inline" rule is off: each block's
+    inline run is parsed by ``_inline_text`` (with the block pass's link references).
+    Crafted input (a megabyte of ``![``, or of tiny blocks) stays linear in markdown-it
+    but at a high constant, so a deadline rule runs first in both passes.
+    """
+    from markdown_it import MarkdownIt
+
+    parser = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"]).disable("inline")
+    parser.block.ruler.before("table", "deadline", _check_deadline)
+    parser.inline.ruler.before("text", "deadline", _check_deadline)
+    return parser
+
+
+def _inline_text(parser: MarkdownIt, source: str, env: dict[str, Any]) -> str:
+    """The words of an inline run: markup (emphasis, links, inline HTML tags) dropped,
+    code and image alt text kept, line breaks kept as newlines for repair to join."""
+    children: list[Token] = []
+    parser.inline.parse(source, parser, env, children)
+    parts: list[str] = []
+    for child in children:
+        if child.type in ("text", "text_special", "code_inline", "image"):
+            parts.append(child.content)
+        elif child.type in ("softbreak", "hardbreak"):
+            parts.append("\n")
+    return "".join(parts)
+
+
+def markdown_to_text(source: str, path: Path | None = None) -> str:
+    """Plain text of a Markdown document, one block per paragraph, no markup left.
+
+    Headings, paragraphs, list items and quotes become paragraphs; code blocks keep their
+    code without fences; a table row becomes one sentence (see ``table_row_sentence``,
+    labelled by the header row); raw HTML blocks go through ``html_to_text``.
+
+    Args:
+        source: Decoded Markdown.
+        path: The file, for the error message.
+
+    Returns:
+        Raw text (whitespace is normalised later by ``repair_text``).
+
+    Raises:
+        IngestError: Reading took over ``MAX_EXTRACT_SECONDS`` (crafted input).
+    """
+    parser = _markdown_parser()
+    # Link reference definitions (shared by every inline run) and the parse's deadline.
+    env: dict[str, Any] = {_DEADLINE: time.monotonic() + MAX_EXTRACT_SECONDS}
+    blocks: list[str] = []
+    header: list[str] | None = None
+    row: list[str] | None = None
+    in_head = False
+    try:
+        tokens = parser.parse(source, env)
+        for token in tokens:
+            kind = token.type
+            if kind == "inline":
+                text = _inline_text(parser, token.content, env)
+                if row is not None:
+                    row.append(text)
+                else:
+                    blocks.append(text)
+            elif kind in ("fence", "code_block"):
+                blocks.append(token.content)
+            elif kind == "html_block":
+                blocks.append(html_to_text(token.content))
+            elif kind == "thead_open":
+                in_head, header = True, None
+            elif kind == "thead_close":
+                in_head = False
+            elif kind == "tr_open":
+                row = []
+            elif kind == "tr_close" and row is not None:
+                blocks.append(table_row_sentence(row, None if in_head else header))
+                if in_head:
+                    header = row
+                row = None
+            elif kind == "table_close":
+                header = None
+    except _OutOfTime:
+        raise IngestError(
+            f"{path or 'Markdown'}: reading the Markdown took over {MAX_EXTRACT_SECONDS:.0f} s; "
+            "the file may be malformed"
+        ) from None
+    return "\n\n".join(block for block in blocks if block.strip())
+
+
+def read_markdown(path: Path, data: bytes) -> str:
+    """Markdown: rendered to plain text (see ``markdown_to_text``)."""
+    return markdown_to_text(_decode_text(data, path), path)
 
 
 # ---------------------------------------------------------------------------- HTML
@@ -111,16 +278,22 @@ _HTML_TOKEN = re.compile(
 )
 _HTML_HIDDEN_END = {name: re.compile(rf"</{name}\b[^>]*>?", re.IGNORECASE) for name in _HTML_HIDDEN}
 
+_HTML_BOILERPLATE = frozenset({"nav", "header", "footer", "aside", "form"})
+"""Page furniture (menus, banners, "Home | About | Contact", sidebars, forms): dropped with
+everything inside, counting nested elements of the same name, so it is never indexed."""
 
-def html_to_text(markup: str) -> str:
+
+def html_to_text(markup: str, drop_boilerplate: bool = True) -> str:
     """Visible text of an HTML document, one block element per paragraph.
 
     Not a DOM: text between tags is kept (entities decoded), tags are dropped, block tags
-    separate paragraphs, and script/style/etc. content is skipped.  That is all text
-    extraction needs, and it runs in linear time and memory whatever the nesting.
+    separate paragraphs, script/style/etc. content is skipped, and so is everything inside
+    nav/header/footer/aside/form.  That is all text extraction needs, and it runs in linear
+    time and memory whatever the nesting (a skipped element is tracked by a depth count).
 
     Args:
         markup: Decoded HTML.
+        drop_boilerplate: Skip nav/header/footer/aside/form content.
 
     Returns:
         Raw text (whitespace is normalised later by ``repair_text``).
@@ -128,35 +301,77 @@ def html_to_text(markup: str) -> str:
     parts: list[str] = []
     cursor = 0
     length = len(markup)
+    skipping = ""  # the boilerplate element being skipped, or "" while text is kept
+    depth = 0  # open elements named ``skipping``
     while cursor < length:
         match = _HTML_TOKEN.search(markup, cursor)
         if match is None:
-            parts.append(html.unescape(markup[cursor:]))
+            if not skipping:
+                parts.append(html.unescape(markup[cursor:]))
             break
-        if match.start() > cursor:
+        if match.start() > cursor and not skipping:
             parts.append(html.unescape(markup[cursor:match.start()]))
         cursor = match.end()
         name = (match.group(2) or "").lower()
         if not name:
             continue  # comment, doctype, processing instruction
+        closing = match.group(1) == "/"
+        self_closing = not closing and match.group(3).rstrip().endswith("/")
+        if drop_boilerplate and name in _HTML_BOILERPLATE and not self_closing:
+            if not skipping and not closing:
+                skipping, depth = name, 1
+                continue
+            if skipping == name:
+                depth += -1 if closing else 1
+                if depth == 0:
+                    skipping = ""
+                    parts.append("\n\n")
+                continue
         if name in _HTML_BLOCK:
-            parts.append("\n\n")
-        elif match.group(1) == "" and name in _HTML_HIDDEN_END and not match.group(3).rstrip().endswith("/"):
+            if not skipping:
+                parts.append("\n\n")
+        elif not closing and name in _HTML_HIDDEN_END and not self_closing:
             end = _HTML_HIDDEN_END[name].search(markup, cursor)
             cursor = end.end() if end else length
     return "".join(parts)
 
 
 def read_html(path: Path, data: bytes) -> str:
-    """HTML: visible text only, one block element per paragraph."""
-    return html_to_text(_decode_text(data, path))
+    """HTML: visible text only, one block element per paragraph, page furniture dropped.
+
+    A page whose every word sits in boilerplate (an ASP.NET page wraps its whole body in
+    one ``<form>``) is read again with it kept: some text beats "no text found".
+    """
+    markup = _decode_text(data, path)
+    text = html_to_text(markup)
+    return text if text.strip() else html_to_text(markup, drop_boilerplate=False)
 
 
 # ---------------------------------------------------------------------------- PDF
+PAGED_SUFFIXES = frozenset({".pdf"})
+"""Formats whose raw text separates pages with a form feed (and only there), so the
+document can record where each page starts (``repair_pages``)."""
+
+
+@functools.lru_cache(maxsize=1)
+def _quiet_pypdf() -> None:
+    """Keep pypdf's recoverable-damage notes ("EOF marker not found") off stderr.
+
+    Why: when pypdf reads the file anyway, the note is noise to the user; when it cannot,
+    the ``IngestError`` we raise says so.  Only pypdf's own logger and warning class are
+    touched, once, so other libraries' warnings still show.
+    """
+    from pypdf.errors import PdfReadWarning
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=PdfReadWarning)
+
+
 def read_pdf(path: Path, data: bytes) -> str:
-    """PDF: the text layer of every page, pages separated by a page break."""
+    """PDF: the text layer of every page, pages separated by a form feed (only there)."""
     from pypdf import PdfReader
 
+    _quiet_pypdf()
     started = time.monotonic()
     pages: list[str] = []
     chars = 0
@@ -172,7 +387,7 @@ def read_pdf(path: Path, data: bytes) -> str:
                     f"{path}: reading the PDF took over {MAX_EXTRACT_SECONDS:.0f} s "
                     f"(stopped at page {number}); the file may be malformed"
                 )
-            text = page.extract_text() or ""
+            text = (page.extract_text() or "").replace("\f", "\n\n")  # "\f" separates pages
             chars += len(text)
             if chars > MAX_TEXT_CHARS:
                 raise IngestError(f"{path}: PDF holds more than {MAX_TEXT_CHARS // 2**20} M characters")
@@ -211,33 +426,86 @@ def _main_part(archive: zipfile.ZipFile) -> str:
     return "word/document.xml"
 
 
+_DOCX_FALSE = frozenset({"0", "false", "off"})
+
+
+def _docx_drop(element: Any) -> None:
+    """Free a read element and its read siblings: memory stays flat however long the part."""
+    element.clear()
+    while element.getprevious() is not None:
+        del element.getparent()[0]
+
+
+@dataclass
+class _DocxTable:
+    """A table being read: its marked header row and the row under the cursor."""
+
+    header: list[str] | None = None
+    cells: list[list[str]] | None = None  # the current row: each cell's paragraphs
+    row_is_header: bool = False
+
+
 def _docx_paragraphs(stream: IO[bytes]) -> list[str]:
-    """Paragraph texts of a WordprocessingML part, streamed.
+    """Paragraph texts of a WordprocessingML part, streamed, tables one sentence per row.
 
     Why not python-docx: it builds the whole tree and runs an XPath query per paragraph,
     about 90 s and 1 GB for a 60 MB document part; streaming takes seconds and frees each
-    paragraph once read.  Text is what python-docx's ``Paragraph.text`` gives (runs' text,
-    tabs, breaks), for every paragraph including those in tables.
+    paragraph once read.  A paragraph's text is what python-docx's ``Paragraph.text`` gives
+    (runs' text, tabs, breaks).  A table row becomes one paragraph holding one sentence
+    (``table_row_sentence``: cells in reading order, labelled when the table marks a header
+    row with "Repeat as header row"), in body order between the paragraphs around it; a
+    table nested in a cell adds its rows to that cell's text.
     """
     from lxml import etree
 
     paragraphs: list[str] = []
     current: list[str] = []
+    tables: list[_DocxTable] = []  # open tables, innermost last
     events = etree.iterparse(
-        stream, events=("end",), tag=(_W + "p", _W + "t", *_DOCX_TEXT),
+        stream, events=("start", "end"),
+        tag=(_W + "p", _W + "t", _W + "tbl", _W + "tr", _W + "tc", _W + "tblHeader", *_DOCX_TEXT),
         resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
     )
-    for _, element in events:
-        if element.tag == _W + "t":
+    for event, element in events:
+        tag = element.tag
+        if event == "start":
+            if tag == _W + "tbl":
+                tables.append(_DocxTable())
+            elif tag == _W + "tr" and tables:
+                tables[-1].cells, tables[-1].row_is_header = [], False
+            elif tag == _W + "tc" and tables and tables[-1].cells is not None:
+                tables[-1].cells.append([])
+        elif tag == _W + "t":
             current.append(element.text or "")
-        elif element.tag == _W + "p":
-            paragraphs.append("".join(current))
+        elif tag in _DOCX_TEXT:
+            current.append(_DOCX_TEXT[tag])
+        elif tag == _W + "p":
+            text = "".join(current)
             current = []
-            element.clear()
-            while element.getprevious() is not None:  # drop read siblings: memory stays flat
-                del element.getparent()[0]
-        else:
-            current.append(_DOCX_TEXT[element.tag])
+            if tables and tables[-1].cells:
+                tables[-1].cells[-1].append(text)
+            else:
+                paragraphs.append(text)
+            _docx_drop(element)
+        elif tag == _W + "tblHeader" and tables:
+            value = element.get(_W + "val")
+            tables[-1].row_is_header = value is None or value.lower() not in _DOCX_FALSE
+        elif tag == _W + "tr" and tables and tables[-1].cells is not None:
+            table = tables[-1]
+            cells = [" ".join(part for part in cell if part.strip()) for cell in table.cells or ()]
+            is_header = table.row_is_header and table.header is None
+            sentence = table_row_sentence(cells, None if is_header else table.header)
+            if is_header:
+                table.header = cells
+            table.cells = None
+            if len(tables) > 1 and tables[-2].cells:
+                tables[-2].cells[-1].append(sentence)  # a nested table lives in its cell
+            else:
+                paragraphs.append(sentence)
+            _docx_drop(element)
+        elif tag == _W + "tbl" and tables:
+            tables.pop()
+            _docx_drop(element)
     return paragraphs
 
 
@@ -278,8 +546,8 @@ def read_docx(path: Path, data: bytes) -> str:
 
 _READERS: dict[str, Callable[[Path, bytes], str]] = {
     ".txt": read_plain,
-    ".md": read_plain,
-    ".markdown": read_plain,
+    ".md": read_markdown,
+    ".markdown": read_markdown,
     ".html": read_html,
     ".htm": read_html,
     ".pdf": read_pdf,

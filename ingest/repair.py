@@ -41,25 +41,36 @@ def _continues(previous: str, following: str) -> bool:
 
 
 def _join_lines(lines: list[str]) -> str:
-    """Join the wrapped lines of one paragraph with single spaces, undoing hyphenation.
+    """Join the wrapped lines of one paragraph with single spaces, undoing hyphenation."""
+    return _join_lines_at(lines)[0]
 
-    Built as a list and joined once (linear time whatever the paragraph's length).
+
+def _join_lines_at(lines: list[str]) -> tuple[str, list[int]]:
+    """``_join_lines`` plus the offset where each line starts in the joined text.
+
+    Built as a list and joined once (linear time whatever the paragraph's length).  The
+    offsets let page boundaries survive repair (a page can start mid-paragraph).
     """
     parts: list[str] = []
+    starts: list[int] = []
+    length = 0
     tail = ""  # the last two characters joined so far
     for line in lines:
         if not parts:
-            parts.append(line)
+            pass
         elif len(tail) == 2 and tail[1] == "-" and "a" <= tail[0] <= "z" and line[:1].islower():
             parts[-1] = parts[-1][:-1]  # "envi-" + "ronment" -> "environment"
-            parts.append(line)
+            length -= 1
             tail = tail[0]
         else:
             parts.append(" ")
-            parts.append(line)
+            length += 1
             tail = " "
+        starts.append(length)
+        parts.append(line)
+        length += len(line)
         tail = (tail + line)[-2:]
-    return "".join(parts)
+    return "".join(parts), starts
 
 
 def repair_text(raw: str) -> str:
@@ -71,16 +82,39 @@ def repair_text(raw: str) -> str:
     Returns:
         Paragraphs separated by exactly one blank line; inside a paragraph, single spaces.
     """
-    text = unicodedata.normalize("NFC", raw)
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n\n")
-    text = _CONTROL.sub(" ", text)
+    return repair_pages(raw)[0]
+
+
+def repair_pages(raw: str) -> tuple[str, tuple[int, ...]]:
+    """``repair_text``, also returning where each form-feed-separated page starts.
+
+    Why here and not after: repair joins a sentence broken across a page, so a page can
+    begin in the middle of a repaired paragraph (even mid-word, after "envi-" + "ronment");
+    only repair knows where each page's first line went.
+
+    Args:
+        raw: Text as extracted, pages separated by form feeds (``\\f``).
+
+    Returns:
+        The repaired text (identical to ``repair_text(raw)``) and, for each page, the
+        offset in it where the page's text starts.  A page with no text starts where the
+        next text does (or at the end), so ``bisect_right(starts, offset)`` is the 1-based
+        page of an offset.
+    """
+    text = unicodedata.normalize("NFC", raw)  # NFC never composes across a form feed
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     blocks: list[list[str]] = [[]]
-    for line in text.split("\n"):
-        line = _SPACES.sub(" ", line).strip()
-        if line:
-            blocks[-1].append(line)
-        elif blocks[-1]:
-            blocks.append([])
+    page_blocks: list[int] = []  # for each page, the block its first line goes into
+    for number, page in enumerate(text.split("\f")):
+        if number and blocks[-1]:
+            blocks.append([])  # a page break ends a block, as the blank line it was
+        page_blocks.append(len(blocks) - 1)
+        for line in _CONTROL.sub(" ", page).split("\n"):
+            line = _SPACES.sub(" ", line).strip()
+            if line:
+                blocks[-1].append(line)
+            elif blocks[-1]:
+                blocks.append([])
     paragraphs = [_join_lines(block) for block in blocks if block]
     groups: list[list[str]] = []  # paragraphs that a page break split, joined once at the end
     tail = ""  # the end of the current group as joined so far
@@ -91,4 +125,19 @@ def repair_text(raw: str) -> str:
         else:
             groups.append([paragraph])
             tail = paragraph[-_TAIL:]
-    return "\n\n".join(_join_lines(group) for group in groups)
+    joined: list[str] = []
+    paragraph_starts: list[int] = []
+    length = 0
+    for group in groups:
+        if joined:
+            length += 2  # the "\n\n" between groups
+        group_text, starts = _join_lines_at(group)
+        paragraph_starts.extend(length + start for start in starts)
+        joined.append(group_text)
+        length += len(group_text)
+    repaired = "\n\n".join(joined)
+    page_starts = tuple(
+        paragraph_starts[block] if block < len(paragraph_starts) else len(repaired)
+        for block in page_blocks
+    )
+    return repaired, page_starts

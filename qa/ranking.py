@@ -705,6 +705,7 @@ def answer_from_scores(index: CorpusIndex, question: str, scores: SentenceScores
             highlights=tuple(Span(index.sentences[int(ids[row])].start - record.start,
                                   index.sentences[int(ids[row])].end - record.start) for row in spans),
             paragraph=record.paragraph + 1,
+            page=index.documents[record.doc].page_of(record.start),
         ))
     best_confidence = float(confidence[0])
     notice = notice_for(question)

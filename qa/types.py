@@ -30,6 +30,8 @@ class Passage:
         score: Relevance in [0, 1] (calibrated: comparable across questions).
         highlights: Spans *in ``text``* of the answering sentence(s), best first.
         paragraph: 1-based paragraph number in its document (for "where is this").
+        page: 1-based page the passage starts on, for paged formats (PDF); None for
+            formats without pages.
     """
 
     text: str
@@ -39,6 +41,7 @@ class Passage:
     score: float
     highlights: tuple[Span, ...] = field(default_factory=tuple)
     paragraph: int = 1
+    page: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -49,6 +52,7 @@ class Passage:
             "end": self.end,
             "score": round(self.score, 4),
             "paragraph": self.paragraph,
+            "page": self.page,
             "highlights": [span.to_dict() for span in self.highlights],
         }
 

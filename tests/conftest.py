@@ -58,3 +58,34 @@ def speech_path() -> Path:
     from ingest import default_corpus_path
 
     return default_corpus_path()
+
+
+def write_pdf(path: Path, pages: list[str]) -> Path:
+    """Lay out a real multi-page PDF: one page per entry, the text wrapped into lines.
+
+    fpdf2 wraps long text the way word processors do, so the reader sees hard-wrapped lines
+    and page breaks inside sentences, as in real PDFs.  The built-in Helvetica covers
+    Latin-1 only (so "m³" works, "€" does not).
+    """
+    from fpdf import FPDF
+
+    pdf = FPDF(format="A4")
+    pdf.set_auto_page_break(False)  # one entry, one page: page numbers in tests stay exact
+    pdf.set_font("Helvetica", size=11)
+    for text in pages:
+        pdf.add_page()
+        for paragraph in text.split("\n\n"):
+            pdf.multi_cell(0, 6, paragraph, new_x="LMARGIN", new_y="NEXT")
+            pdf.ln(4)
+    pdf.output(str(path))
+    return path
+
+
+@pytest.fixture
+def make_pdf():  # type: ignore[no-untyped-def]
+    """Factory ``make_pdf(tmp_path, pages, name="document.pdf") -> Path`` of multi-page PDFs."""
+
+    def make(folder: Path, pages: list[str], name: str = "document.pdf") -> Path:
+        return write_pdf(folder / name, pages)
+
+    return make

@@ -160,3 +160,42 @@ def test_mark_highlights_with_the_phrase() -> None:
         "Intro. [[In {{2001}}, it won.]] Outro."
     coloured = mark_highlights(text, [(7, 23)], colour=True, phrase=(10, 14))
     assert coloured == "Intro. \033[1;33mIn \033[1;4;33m2001\033[0m\033[1;33m, it won.\033[0m Outro."
+
+
+def test_pdf_answers_cite_their_page(tmp_path: Path, make_pdf) -> None:  # type: ignore[no-untyped-def]
+    path = make_pdf(tmp_path, [
+        "Energy report of the city.\n\nThe harbour was cleaned between 2001 and 2004.",
+        "The wind farm on Changxing Island produces 300 megawatts of power.",
+    ], name="energy.pdf")
+    index_dir = tmp_path / "idx"
+    assert run_cli("index", str(path), "--index", str(index_dir)).returncode == 0
+    question = "How much power does the wind farm produce?"
+    shown = run_cli("ask", question, "--index", str(index_dir), "--top-k", "2")
+    assert shown.returncode == 0, shown.stderr
+    assert "[1] energy.pdf, p. 2, paragraph 2, chars" in shown.stdout
+    data = json.loads(run_cli("ask", question, "--index", str(index_dir), "--json").stdout)
+    assert data["passages"][0]["page"] == 2 and data["passages"][0]["source"] == "energy.pdf"
+
+
+def test_text_answers_show_no_page() -> None:
+    result = run_cli("ask", "When did Dalian receive the Global 500 award?", "--json", "--top-k", "1")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["passages"][0]["page"] is None
+    assert ", p. " not in run_cli("ask", "When did Dalian receive the Global 500 award?").stdout
+
+
+def test_a_damaged_pdf_that_is_read_anyway_is_read_quietly(tmp_path: Path, make_pdf) -> None:  # type: ignore[no-untyped-def]
+    """pypdf recovers a cut-short end-of-file marker: its "EOF marker" note must not reach stderr.
+
+    (pypdf 7 does not recover any truncation that makes it log "EOF marker not found";
+    "EOF marker seems truncated" comes from the same logger on a file it does read.)
+    """
+    path = make_pdf(tmp_path, ["The wind farm produces 300 megawatts."], name="cut.pdf")
+    data = path.read_bytes()
+    path.write_bytes(data[:data.rindex(b"%%EOF")] + b"%%EO")
+    index_dir = tmp_path / "idx"
+    built = run_cli("index", str(path), "--index", str(index_dir))
+    assert built.returncode == 0, built.stderr
+    assert "EOF" not in built.stderr and "pypdf" not in built.stderr, built.stderr
+    asked = run_cli("ask", "How much power does the wind farm produce?", "--index", str(index_dir))
+    assert "300 megawatts" in asked.stdout

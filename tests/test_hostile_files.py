@@ -20,6 +20,7 @@ import os
 import struct
 import subprocess
 import sys
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -261,6 +262,32 @@ def test_deeply_nested_html(tmp_path: Path, tag: str) -> None:
     assert outcome.seconds < 10
 
 
+@pytest.mark.parametrize("tag", ["nav", "footer", "form"])
+def test_deeply_nested_boilerplate_is_dropped_in_linear_time(tmp_path: Path, tag: str) -> None:
+    """200,000 nested menus: the skipped element is a depth count, not a stack of elements."""
+    depth = 200_000
+    path = tmp_path / f"nested_{tag}.html"
+    path.write_bytes(f"<{tag}>".encode() * depth + b"Home | About | Contact"
+                     + f"</{tag}>".encode() * depth + b"<p>The deep sentence is here.</p>")
+    outcome = ingest_isolated(path)
+    assert outcome.ok, outcome.error
+    assert outcome.head == "The deep sentence is here."
+    assert outcome.seconds < 10
+
+
+def test_crafted_markdown_stops_within_its_time_budget(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Megabytes of ``![`` cost markdown-it about 15 us a character: the budget stops it."""
+    from ingest import readers
+
+    monkeypatch.setattr(readers, "MAX_EXTRACT_SECONDS", 0.2)
+    path = tmp_path / "crafted.md"
+    path.write_bytes(b"Intro.\n\n" + b"![\n\n" * 2**18)
+    started = time.monotonic()
+    with pytest.raises(IngestError, match=r"crafted\.md: reading the Markdown took over"):
+        load_document(path)
+    assert time.monotonic() - started < 10
+
+
 @pytest.mark.parametrize("markup", [b"<!" * 2**21, b"</" * 2**21, b"<?" * 2**21, b"<a " * 2**21,
                                     b"<script>" * 2**19, b"<a b='" * 2**20])
 def test_html_that_makes_parsers_quadratic(tmp_path: Path, markup: bytes) -> None:
@@ -485,8 +512,10 @@ def html_documents(draw: st.DrawFn) -> tuple[str, list[str], list[str]]:
         if kind == "hidden":
             word = "h" + draw(_WORD)
             hidden.append(word)
-            tag = draw(st.sampled_from(["script", "style", "noscript", "template"]))
-            return f"<{tag} type='x'>{word} <p>{word}</p></{tag}>"
+            tag = draw(st.sampled_from(["script", "style", "noscript", "template", "nav", "header",
+                                        "footer", "aside", "form"]))
+            inner = f"<{tag}><div>{word}</div></{tag}>" if tag in ("nav", "aside") else ""
+            return f"<{tag} type='x'>{word} <p>{word}</p>{inner}</{tag}>"
         if kind == "comment":
             word = "h" + draw(_WORD)
             hidden.append(word)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -288,3 +289,60 @@ def test_boolean_format_version_is_refused(tmp_path: Path, fake_encoder) -> None
     _edit_manifest(tmp_path / "idx", format_version=True)
     with pytest.raises(IndexLoadError, match="format version True"):
         CorpusIndex.load(tmp_path / "idx")
+
+
+PAGED = Document(
+    "energy.pdf", "energy.pdf",
+    "The wind farm produces 300 megawatts. It opened in 2010.\n\nLake Brennan holds water. It is deep.",
+    page_starts=(0, 38, 58),
+)
+
+
+def _rewrite_documents(folder: Path, edit) -> None:  # type: ignore[no-untyped-def]
+    """Edit every row of documents.jsonl and re-sign it (so validation, not the hash, fires)."""
+    path = folder / "documents.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    path.write_text("".join(json.dumps(edit(row), ensure_ascii=False) + "\n" for row in rows),
+                    encoding="utf-8")
+    _edit_manifest(folder, files={**json.loads((folder / "manifest.json").read_text())["files"],
+                                  "documents.jsonl": hashlib.sha256(path.read_bytes()).hexdigest()})
+
+
+def test_page_starts_round_trip(tmp_path: Path, fake_encoder) -> None:  # type: ignore[no-untyped-def]
+    built = _build(fake_encoder, [PAGED, NON_ASCII])
+    built.save(tmp_path / "idx")
+    loaded = CorpusIndex.load(tmp_path / "idx")
+    assert loaded.documents == built.documents
+    assert loaded.documents[0].page_starts == (0, 38, 58) and loaded.documents[1].page_starts == ()
+    rows = [json.loads(line) for line in (tmp_path / "idx" / "documents.jsonl").read_text().splitlines()]
+    assert "page_starts" in rows[0] and "page_starts" not in rows[1]  # unpaged rows keep the old shape
+    assert [loaded.documents[r.doc].page_of(r.start) for r in loaded.passages] == [1, 3, None, None]
+
+
+def test_index_without_page_starts_still_loads(tmp_path: Path, fake_encoder) -> None:  # type: ignore[no-untyped-def]
+    """A documents table written before pages were recorded loads, with no pages."""
+    _build(fake_encoder, [PAGED]).save(tmp_path / "idx")
+    _rewrite_documents(tmp_path / "idx", lambda row: {k: v for k, v in row.items() if k != "page_starts"})
+    loaded = CorpusIndex.load(tmp_path / "idx")
+    assert loaded.documents[0].page_starts == ()
+    assert loaded.documents[0].page_of(40) is None
+
+
+@pytest.mark.parametrize("bad", [[], [0, True], [0, 1.5], "0,38", [0, 58, 38], [0, 10_000], [-1, 0], None])
+def test_bad_page_starts_are_refused(tmp_path: Path, fake_encoder, bad) -> None:  # type: ignore[no-untyped-def]
+    _build(fake_encoder, [PAGED]).save(tmp_path / "idx")
+    _rewrite_documents(tmp_path / "idx", lambda row: {**row, "page_starts": bad})
+    with pytest.raises(IndexLoadError, match=r"documents\.jsonl: row 1 has bad page_starts"):
+        CorpusIndex.load(tmp_path / "idx")
+
+
+def test_old_index_without_pages_answers_with_page_none(tmp_path: Path, fake_encoder) -> None:  # type: ignore[no-untyped-def]
+    from qa import QA
+
+    _build(fake_encoder, [PAGED]).save(tmp_path / "idx")
+    _rewrite_documents(tmp_path / "idx", lambda row: {k: v for k, v in row.items() if k != "page_starts"})
+    answer = QA.load(tmp_path / "idx", encoder=fake_encoder).ask("How much does the wind farm produce?")
+    assert answer.passages and all(p.page is None for p in answer.passages)
+    fresh = tmp_path / "fresh"
+    _build(fake_encoder, [PAGED]).save(fresh)
+    assert QA.load(fresh, encoder=fake_encoder).ask("How deep is Lake Brennan?").passages[0].page == 3

@@ -56,7 +56,8 @@ def format_answer(answer: Answer, colour: bool) -> str:
                          else f"Phrase: {{{{{answer.phrase}}}}}")
     lines.append(f"(confidence {answer.confidence:.2f})")
     for rank, passage in enumerate(answer.passages, 1):
-        header = (f"[{rank}] {passage.source}, paragraph {passage.paragraph}, "
+        page = f"p. {passage.page}, " if passage.page is not None else ""
+        header = (f"[{rank}] {passage.source}, {page}paragraph {passage.paragraph}, "
                   f"chars {passage.start}-{passage.end}, score {passage.score:.2f}")
         lines.append("")
         lines.append(f"{_DIM}{header}{_RESET}" if colour else header)

@@ -71,6 +71,13 @@ def _corpus_name(session: SessionCorpus | None) -> str:
     return "your documents and the speech" if session else "the speech"
 
 
+def _place(passage: dict[str, Any]) -> str:
+    """Where a passage sits: "p. 2, paragraph 3" for a paged document, else "paragraph 3"."""
+    paragraph = f"paragraph {passage['paragraph']}"
+    page = passage.get("page")
+    return f"p. {page}, {paragraph}" if page is not None else paragraph
+
+
 def _answer_html(result: dict[str, Any], session: SessionCorpus | None) -> str:
     """The prominent box above the passages: the answer sentence, or a plain 'no answer'."""
     if result["answer"] is None and result.get("notice"):
@@ -90,7 +97,7 @@ def _answer_html(result: dict[str, Any], session: SessionCorpus | None) -> str:
             "</div>"
         )
     best = result["passages"][0] if result["passages"] else None
-    where = f" · {html.escape(best['source'])}, paragraph {best['paragraph']}" if best else ""
+    where = f" · {html.escape(best['source'])}, {_place(best)}" if best else ""
     return (
         '<div class="answer-box" id="answer-box">'
         '<p class="answer-kicker">Answer</p>'
@@ -141,7 +148,7 @@ def _passage_head(rank: int, passage: dict[str, Any], answered: bool) -> str:
     kind = "Passage" if answered else "Closest passage"
     return (
         f'<p class="passage-head"><b>{kind} {rank}</b> · {html.escape(passage["source"])}, '
-        f'paragraph {passage["paragraph"]} · score {passage["score"]:.2f}</p>'
+        f'{_place(passage)} · score {passage["score"]:.2f}</p>'
     )
 
 
