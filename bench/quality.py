@@ -141,8 +141,14 @@ class Article:
         return np.array(rows), labels
 
     def answers(self, weights: RankingWeights) -> list[Answer]:
-        """speech-qa's answers under ``weights``, from the cached features."""
-        return [answer_from_scores(self.index, text, rescore(scores, weights), TOP_K, weights)
+        """speech-qa's answers under ``weights``, from the cached features.
+
+        A withheld answer keeps the ranking's highlights here (``keep_highlights``), so
+        sent@1 measures the ranking and "answerable declined" the abstention, separately;
+        users see no highlight on a withheld answer.
+        """
+        return [answer_from_scores(self.index, text, rescore(scores, weights), TOP_K, weights,
+                                   keep_highlights=True)
                 for text, scores in zip(self.texts, self.scores, strict=True)]
 
     def peer_answers(self, peer: PeerFn) -> list[Answer]:
