@@ -111,7 +111,8 @@ def bench_squad() -> list[str]:
         questions += article.questions
         for text, vector, token in zip(texts, vectors, tokens, strict=True):
             for name, limit in (("every sentence", EVERY_SENTENCE), ("candidates (forced)", 0)):
-                runs[name].append(rank(index, text, vector, 3, RankingWeights(), token, limit))
+                runs[name].append(rank(index, text, vector, 3, RankingWeights(), token, limit,
+                                            keep_highlights=True))
     lines = ["Each SQuAD article indexed alone (116-208 sentences, late interaction on), the shipped "
              "weights, the same question vectors; the candidate ranking forced (`full_ranking_max=0`).",
              "",

@@ -15,7 +15,8 @@ Two file formats are read:
 
 Metrics, per answerable question (answer text matched case- and space-insensitively):
 
-- ``sent@1``: the first highlighted sentence (what a user sees first) contains the answer;
+- ``sent@1``: the first highlighted sentence (what a user sees first) contains the answer
+  (a withheld answer has no highlight; see ``first_sentence``);
 - ``hit@1`` / ``hit@3``: a passage among the first 1 / 3 contains it;
 - ``MRR@10``: reciprocal rank of the first passage (of 10) that contains it;
 - abstention: the share of off-topic questions with ``answer is None`` (should be high) and
@@ -121,8 +122,12 @@ class QuestionResult:
 def first_sentence(answer: Answer) -> str | None:
     """The sentence a user sees first: the top passage's first highlight.
 
-    Abstention does not change it (the page still highlights the closest sentence), so
-    ranking quality and abstention are measured separately.
+    A withheld answer (``answer`` None) carries no highlights on any surface, so through the
+    public API (``ask``, ``speech-qa eval``) it has no first sentence and counts as a miss in
+    sent@1: sent@1 then measures what users are shown.  ``bench/quality.py`` builds its
+    answers with ``qa.ranking.answer_from_scores(..., keep_highlights=True)``, which keeps
+    the ranking's best sentence highlighted on a withheld answer, so there sent@1 measures
+    the ranking and "answerable declined" the abstention, separately.
     """
     if not answer.passages:
         return answer.answer

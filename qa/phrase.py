@@ -96,7 +96,8 @@ _YEAR = r"(?:1[0-9]{3}|20[0-9]{2})s?"
 _DAY = r"(?:[0-9]{1,2}(?:st|nd|rd|th)?)"
 _DATE_ONE = (rf"(?:(?:the )?(?:end|beginning|start|middle|spring|summer|autumn|fall|winter) of )?"
              rf"(?:{_DAY} {_MONTH},? {_YEAR}|{_MONTH} {_DAY},? {_YEAR}|{_MONTH},? {_YEAR}|"
-             rf"{_MONTH} {_DAY}|(?:the )?{_YEAR}|(?:the )?[0-9]{{1,2}}(?:st|nd|rd|th) century)")
+             rf"{_MONTH} {_DAY}|(?:the )?{_YEAR}|(?<=\bin )[1-9][0-9]{{2}}\b(?! ?%)"
+             rf"|(?:the )?[0-9]{{1,2}}(?:st|nd|rd|th)(?: and [0-9]{{1,2}}(?:st|nd|rd|th))? centur(?:y|ies))")
 _DATE = re.compile(rf"\b(?:(?:from|between) )?{_DATE_ONE}(?:\s*(?:to|until|till|and|-|–)\s*{_DATE_ONE})?\b",
                    re.I)
 _NUMBER_WORD = (r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|"
@@ -159,7 +160,7 @@ class _Candidate:
 
 
 def _stem(word: str) -> str:
-    word = word.lower().strip(".'’")
+    word = re.sub(r"['’]s$", "", word.lower()).strip(".'’")  # "Guy's" is "Guy"
     for suffix in ("ing", "ed", "es", "s"):
         if len(word) > len(suffix) + 3 and word.endswith(suffix):
             return word[:-len(suffix)][:6]
@@ -236,8 +237,11 @@ def _typed(sentence: str, kind: PhraseType) -> list[_Candidate]:
             if words and kind is PhraseType.ORGANISATION:
                 title = _LEADING_TITLE.match(sentence[start:end])
                 start += title.end() if title else 0
+            # one capitalised word opening the sentence ("Soon", "Many") is as likely a plain
+            # word as a name: it competes as a chunk, without the name bonus
+            opening = len(words) == 1 and not sentence[:start].strip() and not words[0].isupper()
             if words and end > start:
-                found.append(_Candidate(start, end, "name"))
+                found.append(_Candidate(start, end, "chunk" if opening else "name"))
     if kind in (PhraseType.NAME, PhraseType.THING, PhraseType.ORGANISATION):
         found += [_Candidate(m.start(1), m.end(1), "quoted") for m in _QUOTED.finditer(sentence)]
     return [c for c in found if c.end > c.start]
@@ -292,6 +296,8 @@ def find_phrase(question: str, sentence: str) -> Span | None:
         score = -float(distance) - 0.5 * (len(inside) - len(new))
         if candidate.kind != "chunk":
             score += 2.5 if candidate.kind == "quoted" else 2.0
+        elif _NAMING.search(sentence[:candidate.start]):
+            score += CHUNK_NAMED_BONUS  # "is referred to as **a problem instance**"
         if kind is PhraseType.ORGANISATION and _ORG_HEAD.search(sentence[candidate.start:candidate.end]):
             score += 3.0
         if kind is PhraseType.PERSON and _PERSON_MARK.search(sentence[candidate.start:candidate.end]):
@@ -309,6 +315,12 @@ def find_phrase(question: str, sentence: str) -> Span | None:
     start, end = _strip_asked(sentence, candidate.start, candidate.end, asked, named)
     return Span(start, end) if end > start else None
 
+
+#: A chunk right after a naming verb ("is called", "known as", "referred to as") is what
+#: a "what is the term/name for ..." question asks for.
+_NAMING = re.compile(r"\b(?:called|named|termed|dubbed|known as|referred to as|defined as|described as|"
+                     r"regarded as|considered|such as|including|namely)\s*(?:the |a |an )?$", re.I)
+CHUNK_NAMED_BONUS = 2.0
 
 #: Lowest candidate score (minus its distance in words to the question's words, plus 2
 #: for a typed/name/quoted candidate) at which an open *what/which* question gets a phrase.

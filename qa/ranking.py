@@ -38,7 +38,7 @@ import math
 import threading
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -615,7 +615,7 @@ def has_late_interaction(index: CorpusIndex, question_tokens: np.ndarray | None)
 
 def rank(index: CorpusIndex, question: str, question_vector: np.ndarray, top_k: int,
          weights: RankingWeights, question_tokens: np.ndarray | None = None,
-         full_ranking_max: int = FULL_RANKING_MAX_SENTENCES) -> Answer:
+         full_ranking_max: int = FULL_RANKING_MAX_SENTENCES, keep_highlights: bool = False) -> Answer:
     """Build the ``Answer`` for one question from its (normalised) vector.
 
     Args:
@@ -630,15 +630,17 @@ def rank(index: CorpusIndex, question: str, question_vector: np.ndarray, top_k: 
         question_tokens: The question's normalised token vectors (late interaction).
         full_ranking_max: Corpora with more sentences rank candidates only (see
             ``qa.candidates``).
+        keep_highlights: For measuring the ranking apart from abstention only (see
+            ``answer_from_scores``); every user-facing surface leaves it False.
     """
     if not has_late_interaction(index, question_tokens) and weights == RankingWeights():
         weights = WITHOUT_LATE_INTERACTION
     scores = score_sentences(index, question, question_vector, weights, question_tokens, full_ranking_max)
-    return answer_from_scores(index, question, scores, top_k, weights)
+    return answer_from_scores(index, question, scores, top_k, weights, keep_highlights)
 
 
 def answer_from_scores(index: CorpusIndex, question: str, scores: SentenceScores, top_k: int,
-                       weights: RankingWeights) -> Answer:
+                       weights: RankingWeights, keep_highlights: bool = False) -> Answer:
     """Turn sentence scores into passages, highlights and the (possibly withheld) answer.
 
     Of the passages around each of the best sentences, the one with the most softmax mass
@@ -646,6 +648,13 @@ def answer_from_scores(index: CorpusIndex, question: str, scores: SentenceScores
     windows around the best sentence, the one that also holds the runner-up (often the
     restatement next to the answer, or the answer next to it) is the one most likely to
     show the user the answer, and gets its neighbour highlighted too.
+
+    When the answer is withheld (``answer`` None: low confidence, or a question in another
+    language), the passages keep their order but carry no highlights and there is no
+    phrase: every surface then says the same thing, "these are only the closest passages",
+    instead of marking a sentence it does not assert.  ``keep_highlights=True`` keeps the
+    ranking's highlights on a withheld answer; the benchmark uses it so sent@1 measures
+    the ranking apart from abstention (``qa.evaluation``).
     """
     tables = _tables(index)
     ids, fused = scores.ids, scores.fused
@@ -711,8 +720,9 @@ def answer_from_scores(index: CorpusIndex, question: str, scores: SentenceScores
     notice = notice_for(question)
     if notice is not None or best_confidence < weights.threshold:
         # Another language: the model reads it poorly, so no answer is asserted, but the
-        # closest passages (often right: names and digits carry over) stay shown.
-        return Answer(question, None, best_confidence, tuple(passages), notice=notice)
+        # closest passages (often right: names and digits carry over) stay shown, unmarked.
+        shown = passages if keep_highlights else [replace(p, highlights=()) for p in passages]
+        return Answer(question, None, best_confidence, tuple(shown), notice=notice)
     answer = index.sentence_text(int(ids[drivers[0]]))
     phrase, phrase_span = None, None
     found = find_phrase(question, answer)

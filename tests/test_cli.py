@@ -154,6 +154,24 @@ def test_question_in_another_language_gets_the_english_notice() -> None:
     assert "No answer" not in result.stdout and "dalian_speech.txt, paragraph" in result.stdout
 
 
+def test_no_answer_is_printed_without_marks() -> None:
+    """Issue 13 item 7: no answer, no [[...]] (the closest passages are shown unmarked)."""
+    result = run_cli("ask", "What is the recipe for a chocolate cake?", "--top-k", "2")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("No answer")
+    assert "dalian_speech.txt, paragraph" in result.stdout
+    assert "[[" not in result.stdout and "{{" not in result.stdout
+
+
+def test_no_answer_json_has_no_highlights() -> None:
+    result = run_cli("ask", "What is the recipe for a chocolate cake?", "--json", "--top-k", "2")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["answer"] is None and data["phrase"] is None and data["phrase_span"] is None
+    assert len(data["passages"]) == 2
+    assert all(passage["highlights"] == [] for passage in data["passages"])
+
+
 def test_mark_highlights_with_the_phrase() -> None:
     text = "Intro. In 2001, it won. Outro."
     assert mark_highlights(text, [(7, 23)], colour=False, phrase=(10, 14)) == \
