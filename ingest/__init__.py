@@ -6,12 +6,15 @@ Imports go one way (ingest <- index <- qa <- ui); this package imports none of t
 from ingest.corpus import (
     DEFAULT_CORPUS_NAME,
     DEFAULT_CORPUS_TITLE,
+    IngestReport,
+    SkippedFile,
     corpus_hash,
     default_corpus_path,
     default_documents,
     document_from_bytes,
     load_document,
     load_documents,
+    read_collection,
 )
 from ingest.document import Document, PassageSpan, SentenceSpan
 from ingest.errors import EmptyDocumentError, IngestError, SpeechQAError, UnsupportedFileError
@@ -27,8 +30,10 @@ __all__ = [
     "Document",
     "EmptyDocumentError",
     "IngestError",
+    "IngestReport",
     "PassageSpan",
     "SentenceSpan",
+    "SkippedFile",
     "SpeechQAError",
     "UnsupportedFileError",
     "corpus_hash",
@@ -38,6 +43,7 @@ __all__ = [
     "load_document",
     "load_documents",
     "make_passages",
+    "read_collection",
     "read_file",
     "repair_text",
     "split_sentences",
