@@ -6,6 +6,9 @@ Imports go one way (ingest <- index <- qa <- ui); this package imports none of t
 from ingest.corpus import (
     DEFAULT_CORPUS_NAME,
     DEFAULT_CORPUS_TITLE,
+    SKIP_DUPLICATE,
+    SKIP_UNREADABLE,
+    SKIP_UNSUPPORTED,
     IngestReport,
     SkippedFile,
     corpus_hash,
@@ -25,6 +28,9 @@ from ingest.segment import ChunkingParams, make_passages, split_sentences
 __all__ = [
     "DEFAULT_CORPUS_NAME",
     "DEFAULT_CORPUS_TITLE",
+    "SKIP_DUPLICATE",
+    "SKIP_UNREADABLE",
+    "SKIP_UNSUPPORTED",
     "SUPPORTED_SUFFIXES",
     "ChunkingParams",
     "Document",

@@ -140,7 +140,8 @@ def _expand(paths: Iterable[Path]) -> tuple[list[_Found], list[SkippedFile]]:
         identity = _file_identity(path)
         first = seen.get(identity)
         if first is not None:
-            skipped.append(SkippedFile(str(path), SKIP_DUPLICATE, f"same file as {first}"))
+            detail = "given twice" if first == str(path) else f"same file as {first}"
+            skipped.append(SkippedFile(str(path), SKIP_DUPLICATE, detail))
             return
         seen[identity] = str(path)
         found.append(_Found(path, name, in_folder))

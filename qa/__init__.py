@@ -13,15 +13,29 @@ every deliberate refusal and lets real bugs surface. They are re-exported here s
 """
 
 from index.errors import IndexBuildError, IndexLoadError
-from ingest.corpus import DEFAULT_CORPUS_TITLE
+from ingest.corpus import DEFAULT_CORPUS_TITLE, SkippedFile
 from ingest.errors import IngestError, SpeechQAError
 from qa.engine import QA, ask, default_engine
 from qa.errors import QAError, QuestionError
 from qa.ranking import RankingWeights
-from qa.types import Answer, Passage, Span
+from qa.types import Answer, DocumentInfo, Passage, Span, UpdateReport
 
 __all__ = [
-    "DEFAULT_CORPUS_TITLE", "QA", "Answer", "IndexBuildError", "IndexLoadError", "IngestError",
-    "Passage", "QAError", "QuestionError", "RankingWeights", "Span", "SpeechQAError", "ask",
+    "DEFAULT_CORPUS_TITLE",
+    "QA",
+    "Answer",
+    "DocumentInfo",
+    "IndexBuildError",
+    "IndexLoadError",
+    "IngestError",
+    "Passage",
+    "QAError",
+    "QuestionError",
+    "RankingWeights",
+    "SkippedFile",
+    "Span",
+    "SpeechQAError",
+    "UpdateReport",
+    "ask",
     "default_engine",
 ]
