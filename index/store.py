@@ -430,7 +430,7 @@ class CorpusIndex:
         progress: BuildProgress | None = None,
         *,
         vector_threshold: int = APPROXIMATE_THRESHOLD,
-        token_budget: int = LATE_INTERACTION_MAX_SENTENCES,
+        token_budget: int | None = None,
         added_at: str | None = None,
     ) -> CorpusIndex:
         """Split, embed (passages and sentences, once) and index a corpus.
@@ -447,7 +447,8 @@ class CorpusIndex:
                 segment appended to a collection passes a huge value: its rows join the
                 first segment's index when loaded, so they are stored flat).
             token_budget: Store sentence token vectors (late interaction) only when the
-                corpus has at most this many sentences (an appended segment gets what is
+                corpus has at most this many sentences (default
+                ``LATE_INTERACTION_MAX_SENTENCES``) (an appended segment gets what is
                 left of the collection's budget, or -1 when the collection has none).
             added_at: When the documents joined the collection (default: now).
 
@@ -486,6 +487,8 @@ class CorpusIndex:
         # products release the GIL, so it rides on the embedding time instead of adding to it.
         lexical = _Background(lambda: (bm25_of(sentence_texts), bm25_of(passage_texts)))
         progress.stage("embed")
+        if token_budget is None:
+            token_budget = LATE_INTERACTION_MAX_SENTENCES
         tokens_from = token_encoder(encoder) if len(sentences) <= token_budget else None
         # The stage bar is the one bar a person sees: no nested per-batch bar of the model.
         show_progress = False
@@ -646,8 +649,8 @@ class CorpusIndex:
         for name, rows in (("documents", merged.documents), ("sentences", merged.sentences),
                            ("passages", merged.passages)):
             if len(rows) != counts.get(name):
-                raise IndexLoadError(f"{folder / MANIFEST}: counts {name} {counts.get(name)}, "
-                                     f"the segments hold {len(rows)}")
+                raise IndexLoadError(f"{folder / (name + '.jsonl')}: the index has {len(rows)} "
+                                     f"rows, manifest says {counts.get(name)}")
         entries = _read_entries(folder, manifest)
         actual = [(d.source, *counts) for d, counts in zip(
             merged.documents, _document_counts(merged.documents, merged.sentences, merged.passages),
