@@ -747,7 +747,7 @@ class CorpusIndex:
             total = sum(len(r) for r in rows)
             if info.get("kind") == FLAT and "scan_rejected_recall_at_10" not in info \
                     and total >= APPROXIMATE_THRESHOLD:
-                tables[name] = build_vector_index(np.concatenate(rows))
+                tables[name] = build_vector_index(np.concatenate(rows), threshold=APPROXIMATE_THRESHOLD)
                 continue
             table = getattr(first, attribute)
             if copy:
@@ -799,9 +799,9 @@ class CorpusIndex:
                                         last=int(sentence_map[p.last]))
                     for p in (self.passages[i] for i in passage_rows.tolist())]
         sentence_index, sentence_info = build_vector_index(
-            np.ascontiguousarray(self.sentence_vectors[sentence_rows]))
+            np.ascontiguousarray(self.sentence_vectors[sentence_rows]), threshold=APPROXIMATE_THRESHOLD)
         passage_index, passage_info = build_vector_index(
-            np.ascontiguousarray(self.passage_vectors[passage_rows]))
+            np.ascontiguousarray(self.passage_vectors[passage_rows]), threshold=APPROXIMATE_THRESHOLD)
         tokens: np.ndarray | None = None
         offsets: np.ndarray | None = None
         if self.sentence_tokens is not None and self.sentence_token_offsets is not None:

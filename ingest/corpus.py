@@ -202,6 +202,8 @@ def read_collection(paths: Sequence[Path | str], strict: bool = False) -> Ingest
             continue
         texts[digest] = str(item.path)
         documents.append(_labelled(document, item.name, labels))
+    if not documents and len(skipped) == 1 and skipped[0].reason == SKIP_UNREADABLE:
+        raise IngestError(f"{skipped[0].path}: {skipped[0].detail}")  # the reader's own message
     if not documents:
         reasons = "; ".join(str(s) for s in skipped[:3])
         raise IngestError(f"no readable documents in {', '.join(str(p) for p in paths)}"

@@ -106,6 +106,8 @@ def test_failed_index_run_keeps_the_existing_index(tmp_path: Path) -> None:
     binary = tmp_path / "bad.txt"
     binary.write_bytes(b"\x00\xff" * 100)
     result = run_cli("index", str(binary), "--index", str(index_dir))
+    assert result.returncode == 2 and "already holds an index of 1 document(s)" in result.stderr
+    result = run_cli("index", str(binary), "--index", str(index_dir), "--replace")
     assert result.returncode == 2 and "bad.txt" in result.stderr
     after = {p.name: p.read_bytes() for p in index_dir.iterdir() if p.is_file()}
     assert after == before
