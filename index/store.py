@@ -136,7 +136,8 @@ class BuildProgress:
         self._current = None
         self._bar.update(self._bar.total - self._bar.n)
         spent = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in self.seconds.items())
-        self._bar.set_description(f"{self._name}: done in {time.perf_counter() - self._started:.1f}s ({spent})")
+        elapsed = time.perf_counter() - self._started
+        self._bar.set_description(f"{self._name}: done in {elapsed:.1f}s ({spent})")
         self._bar.close()
 
 
@@ -704,7 +705,8 @@ class CorpusIndex:
             for table in ("bm25_sentences", "bm25_passages"):
                 for name in TERM_FILES:
                     if f"{table}/{name}" not in listed:
-                        raise IndexLoadError(f"{folder / table / name}: missing from the manifest's file list")
+                        raise IndexLoadError(
+                            f"{folder / table / name}: missing from the manifest's file list")
             sentence_terms = TermStats.load(folder / "bm25_sentences", len(sentences))
             passage_terms = TermStats.load(folder / "bm25_passages", len(passages))
             sentence_bm25 = sentence_terms.bm25()
@@ -761,7 +763,7 @@ class CorpusIndex:
         if all(part.sentence_tokens is not None for part in parts) \
                 and len(sentences) <= LATE_INTERACTION_MAX_SENTENCES:
             tokens = np.concatenate([part.sentence_tokens for part in parts])  # type: ignore[misc]
-            lengths = np.concatenate([np.diff(part.sentence_token_offsets) for part in parts])  # type: ignore[arg-type]
+            lengths = np.concatenate([np.diff(part.sentence_token_offsets) for part in parts])  # type: ignore[arg-type,type-var]
             offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
             np.cumsum(lengths, out=offsets[1:])
         sentence_terms = TermStats.concat([part.sentence_terms for part in parts])
@@ -789,8 +791,10 @@ class CorpusIndex:
                                   "delete the index folder instead")
         doc_map = np.full(len(self.documents), -1, dtype=np.int64)
         doc_map[keep] = np.arange(len(keep))
-        sentence_rows = np.asarray([i for i, r in enumerate(self.sentences) if doc_map[r.doc] >= 0], dtype=np.int64)
-        passage_rows = np.asarray([i for i, p in enumerate(self.passages) if doc_map[p.doc] >= 0], dtype=np.int64)
+        sentence_rows = np.asarray([i for i, r in enumerate(self.sentences) if doc_map[r.doc] >= 0],
+                                   dtype=np.int64)
+        passage_rows = np.asarray([i for i, p in enumerate(self.passages) if doc_map[p.doc] >= 0],
+                                  dtype=np.int64)
         sentence_map = np.full(len(self.sentences), -1, dtype=np.int64)
         sentence_map[sentence_rows] = np.arange(len(sentence_rows))
         sentences = [dataclasses.replace(self.sentences[i], doc=int(doc_map[self.sentences[i].doc]))

@@ -157,7 +157,8 @@ class TermStats:
         try:
             vocab = json.loads(vocab_path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-            raise IndexLoadError(f"{vocab_path}: not a readable JSON word list ({type(exc).__name__})") from exc
+            raise IndexLoadError(
+                f"{vocab_path}: not a readable JSON word list ({type(exc).__name__})") from exc
         if not isinstance(vocab, list) or not all(isinstance(word, str) for word in vocab):
             raise IndexLoadError(f"{vocab_path}: not a JSON list of words")
         if len(set(vocab)) != len(vocab):
@@ -166,7 +167,8 @@ class TermStats:
         counts = _array(folder / COUNTS_FILE, np.int32)
         offsets = _array(folder / OFFSETS_FILE, np.int64)
         if offsets.shape != (size + 1,):
-            raise IndexLoadError(f"{folder / OFFSETS_FILE}: expected {size + 1} offsets, found {offsets.shape}")
+            raise IndexLoadError(
+                f"{folder / OFFSETS_FILE}: expected {size + 1} offsets, found {offsets.shape}")
         if counts.shape != terms.shape:
             raise IndexLoadError(f"{folder / COUNTS_FILE}: {counts.shape} counts for {terms.shape} terms")
         if offsets[0] != 0 or offsets[-1] != len(terms) or (np.diff(offsets) < 0).any():
@@ -189,7 +191,8 @@ def _array(path: Path, dtype: type[np.generic]) -> np.ndarray:
     try:
         array = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError, MemoryError) as exc:
-        raise IndexLoadError(f"{path}: not a readable .npy array ({' '.join(str(exc).split())[:120]})") from exc
+        reason = " ".join(str(exc).split())[:120]
+        raise IndexLoadError(f"{path}: not a readable .npy array ({reason})") from exc
     if not isinstance(array, np.ndarray) or array.dtype != dtype or array.ndim != 1:
         raise IndexLoadError(f"{path}: expected a 1-d {np.dtype(dtype).name} array")
     return array

@@ -480,7 +480,8 @@ def test_kill_the_real_cli_during_add_and_remove(tmp_path: Path, real_encoder: E
     speech = Document("speech.txt", "speech.txt", default_documents()[0].text)
     harbours = harbour_document(0, 30)
     old, new = [speech], [speech, harbours]
-    expected = {len(docs): answers_of(CorpusIndex.build(docs, real_encoder), real_encoder) for docs in (old, new)}
+    expected = {len(docs): answers_of(CorpusIndex.build(docs, real_encoder), real_encoder)
+                for docs in (old, new)}
     target = tmp_path / "idx"
     operation = moment.split("-")[0]
     CorpusIndex.build(old if operation == "add" else new, real_encoder).save(target)

@@ -86,7 +86,8 @@ def _cmd_list(args: argparse.Namespace, out: TextIO) -> int:
               .rstrip("Z")) for d in documents]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        cells = [row[0].ljust(widths[0])] + [cell.rjust(w) for cell, w in zip(row[1:4], widths[1:4], strict=True)]
+        numbers = [cell.rjust(width) for cell, width in zip(row[1:4], widths[1:4], strict=True)]
+        cells = [row[0].ljust(widths[0]), *numbers]
         out.write("  ".join([*cells, row[4]]).rstrip() + "\n")
     out.write(f"{_totals(documents)}\n")
     return 0
