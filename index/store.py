@@ -26,11 +26,12 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -43,13 +44,20 @@ from index.encoder import Encoder, token_encoder
 from index.errors import IndexBuildError, IndexLoadError
 from index.faiss_guard import check_faiss_file
 from index.lexical import LexicalIndex
-from index.vectors import all_vectors, build_vector_index
-from ingest import ChunkingParams, Document, corpus_hash, make_passages, split_sentences
+from index.terms import FILES as TERM_FILES
+from index.terms import TermStats, bm25_of
+from index.vectors import APPROXIMATE_THRESHOLD, FLAT, all_vectors, build_vector_index
+from ingest import ChunkingParams, Document, make_passages, split_sentences
 
 logger = logging.getLogger(__name__)
 
 FORMAT_NAME = "speech-qa-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Format 1 (one table set, bm25s score files) still loads; ``add`` and ``remove`` rewrite
+#: it as format 2 (term counts instead of scores, so BM25 follows the collection).
+READABLE_VERSIONS = (1, 2)
+SEGMENTS_DIR = "segments"
+SEGMENT_PATTERN = re.compile(r"segments/[0-9]{6}-[0-9a-f]{8}")
 MANIFEST = "manifest.json"
 _BACKUP_SUFFIX = ".previous"
 TOKENS_FILE = "sentence_tokens.npy"
@@ -73,15 +81,16 @@ class BuildProgress:
     should see which stage is running the whole way.
     """
 
-    def __init__(self, enabled: bool, stages: Sequence[str] = BUILD_STAGES) -> None:
+    def __init__(self, enabled: bool, stages: Sequence[str] = BUILD_STAGES, name: str = "index") -> None:
         self._stages = list(stages)
+        self._name = name
         self._current: str | None = None
         self._started = time.perf_counter()
         self._since = self._started
         self.seconds: dict[str, float] = {}
         """Wall seconds spent in each stage so far (shown when the bar closes)."""
         self._closed = False
-        self._bar = tqdm(total=len(self._stages), unit="stage", desc="index", leave=True,
+        self._bar = tqdm(total=len(self._stages), unit="stage", desc=name, leave=True,
                          disable=not enabled, bar_format="{desc}: {n_fmt}/{total_fmt} stages {bar}"
                          " [{elapsed}]")
 
@@ -98,7 +107,25 @@ class BuildProgress:
             done = self._stages.index(name)
             self._bar.update(max(0, done - self._bar.n))
         self._current = name
-        self._bar.set_description(f"index: {name}")
+        self._bar.set_description(f"{self._name}: {name}")
+
+    def __enter__(self) -> BuildProgress:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.fail()
+
+    def fail(self) -> None:
+        """Remove the bar without filling it: after an error or an interrupt, a bar saying
+        "done 6/6" would tell the person the index was written when it was not."""
+        if self._closed:
+            return
+        self._closed = True
+        self._bar.leave = False
+        self._bar.close()
 
     def close(self) -> None:
         """Fill the bar (every stage done), show where the time went, release the line."""
@@ -109,7 +136,8 @@ class BuildProgress:
         self._current = None
         self._bar.update(self._bar.total - self._bar.n)
         spent = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in self.seconds.items())
-        self._bar.set_description(f"index: done in {time.perf_counter() - self._started:.1f}s ({spent})")
+        elapsed = time.perf_counter() - self._started
+        self._bar.set_description(f"{self._name}: done in {elapsed:.1f}s ({spent})")
         self._bar.close()
 
 
@@ -239,6 +267,89 @@ def _read_documents(path: Path) -> list[Document]:
     return documents
 
 
+@dataclass(frozen=True)
+class DocumentEntry:
+    """What the manifest records of one document of the collection.
+
+    Attributes:
+        source: The document's name (unique in the collection; ``remove`` takes it).
+        sha256: SHA-256 of its repaired text: the same content is never indexed twice.
+        size: Bytes of its repaired text (UTF-8).
+        added_at: When it joined the collection (UTC, ISO 8601).
+        passages: Its passages in the index.
+        sentences: Its sentences in the index.
+    """
+
+    source: str
+    sha256: str
+    size: int
+    added_at: str
+    passages: int
+    sentences: int
+
+    @classmethod
+    def of(cls, document: Document, added_at: str, passages: int, sentences: int) -> DocumentEntry:
+        """The entry of ``document``, added at ``added_at``."""
+        data = document.text.encode("utf-8")
+        return cls(document.source, text_hash(document.text), len(data), added_at, passages, sentences)
+
+
+def text_hash(text: str) -> str:
+    """The content hash that tells two documents apart (SHA-256 of the repaired text)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _document_counts(documents: Sequence[Document], sentences: Sequence[SentenceRecord],
+                     passages: Sequence[PassageRecord]) -> list[tuple[int, int]]:
+    """(passages, sentences) of each document, row i for ``documents[i]``."""
+    per_passage = np.bincount(np.fromiter((p.doc for p in passages), np.int64, len(passages)),
+                              minlength=len(documents))
+    per_sentence = np.bincount(np.fromiter((r.doc for r in sentences), np.int64, len(sentences)),
+                               minlength=len(documents))
+    return list(zip(per_passage.tolist(), per_sentence.tolist(), strict=True))
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _collection_hash(entries: Sequence[DocumentEntry]) -> str:
+    """Hash of the collection: names and content hashes, in order (cheap: no text read)."""
+    digest = hashlib.sha256()
+    for entry in entries:
+        digest.update(f"{entry.source}\0{entry.sha256}\0".encode())
+    return digest.hexdigest()
+
+
+def _manifest(model_name: str, dimension: int, chunking: dict[str, Any], entries: Sequence[DocumentEntry],
+              vector_indexes: dict[str, Any], counts: dict[str, int], late: bool, created_at: str,
+              segments: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The manifest of an index (without ``files``, added by whoever writes them).
+
+    ``segments`` lists the table sets the index is made of, in order: the first is the
+    top level of the directory (``path`` ""), later ones ``segments/<name>/`` written by
+    ``add``.  A fresh build or a full save has one.
+    """
+    return {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "model": {"name": model_name, "dimension": dimension},
+        "normalized": True,
+        "vector_index": vector_indexes["sentences"]["kind"],  # the larger table's; both below
+        "vector_indexes": vector_indexes,
+        "chunking": dict(chunking),
+        "corpus_hash": _collection_hash(entries),
+        "counts": dict(counts),
+        "late_interaction": late,
+        "created_at": created_at,
+        "updated_at": _now(),
+        "documents": [asdict(entry) for entry in entries],
+        "segments": segments if segments is not None else [
+            {"path": "", "counts": dict(counts), "late_interaction": late,
+             "vector_indexes": vector_indexes}],
+    }
+
+
 class CorpusIndex:
     """Documents, their sentence and passage tables, FAISS and BM25 indexes, in memory.
 
@@ -258,8 +369,19 @@ class CorpusIndex:
         manifest: dict[str, Any],
         sentence_tokens: np.ndarray | None = None,
         sentence_token_offsets: np.ndarray | None = None,
+        sentence_terms: TermStats | None = None,
+        passage_terms: TermStats | None = None,
+        entries: Sequence[DocumentEntry] | None = None,
     ) -> None:
         self.documents = documents
+        self._sentence_terms = sentence_terms
+        self._passage_terms = passage_terms
+        self.entries: list[DocumentEntry] = list(entries) if entries is not None else [
+            DocumentEntry.of(document, str(manifest.get("created_at", _now())), *counts)
+            for document, counts in zip(documents, _document_counts(documents, sentences, passages),
+                                        strict=True)]
+        """What the collection knows of each document (content hash, size, when added),
+        row i for ``documents[i]``."""
         self.sentence_tokens = sentence_tokens
         """float16 ``(total_tokens, dim)`` token vectors of every sentence, or None (late
         interaction off: big corpus, old index, or an encoder without token vectors)."""
@@ -292,6 +414,22 @@ class CorpusIndex:
         return self.documents[record.doc].text[record.start: record.end]
 
     @property
+    def sentence_terms(self) -> TermStats:
+        """Word counts of every sentence (computed from the texts for a format-1 index)."""
+        if self._sentence_terms is None:
+            self._sentence_terms = TermStats.from_texts(
+                [self.sentence_text(i) for i in range(len(self.sentences))])
+        return self._sentence_terms
+
+    @property
+    def passage_terms(self) -> TermStats:
+        """Word counts of every passage (computed from the texts for a format-1 index)."""
+        if self._passage_terms is None:
+            self._passage_terms = TermStats.from_texts(
+                [self.passage_text(i) for i in range(len(self.passages))])
+        return self._passage_terms
+
+    @property
     def model_name(self) -> str:
         """Name of the embedding model the vectors came from."""
         return str(self.manifest["model"]["name"])
@@ -306,6 +444,10 @@ class CorpusIndex:
         show_progress: bool = False,
         batch_size: int = 64,
         progress: BuildProgress | None = None,
+        *,
+        vector_threshold: int = APPROXIMATE_THRESHOLD,
+        token_budget: int | None = None,
+        added_at: str | None = None,
     ) -> CorpusIndex:
         """Split, embed (passages and sentences, once) and index a corpus.
 
@@ -317,16 +459,24 @@ class CorpusIndex:
             batch_size: Texts per model call.
             progress: A stage bar already started by the caller (e.g. over reading files);
                 it is continued here, and the caller closes it.
+            vector_threshold: Tables this large get an approximate vector index (a
+                segment appended to a collection passes a huge value: its rows join the
+                first segment's index when loaded, so they are stored flat).
+            token_budget: Store sentence token vectors (late interaction) only when the
+                corpus has at most this many sentences (default
+                ``LATE_INTERACTION_MAX_SENTENCES``) (an appended segment gets what is
+                left of the collection's budget, or -1 when the collection has none).
+            added_at: When the documents joined the collection (default: now).
 
         Raises:
             IndexBuildError: No sentences at all in the corpus.
         """
         if progress is None:  # our own bar: close it however the build ends
             own = BuildProgress(show_progress)
-            try:
-                return cls.build(documents, encoder, params, show_progress, batch_size, own)
-            finally:
-                own.close()
+            with own:
+                return cls.build(documents, encoder, params, show_progress, batch_size, own,
+                                 vector_threshold=vector_threshold, token_budget=token_budget,
+                                 added_at=added_at)
         params = params or ChunkingParams()
         documents = list(documents)
         progress.stage("split")
@@ -351,10 +501,13 @@ class CorpusIndex:
             unique.setdefault(text, len(unique))
         # BM25 (tokenising, stemming: Python work) runs beside the model, whose matrix
         # products release the GIL, so it rides on the embedding time instead of adding to it.
-        lexical = _Background(lambda: (LexicalIndex.build(sentence_texts),
-                                       LexicalIndex.build(passage_texts)))
+        lexical = _Background(lambda: (bm25_of(sentence_texts), bm25_of(passage_texts)))
         progress.stage("embed")
-        tokens_from = token_encoder(encoder) if len(sentences) <= LATE_INTERACTION_MAX_SENTENCES else None
+        if token_budget is None:
+            token_budget = LATE_INTERACTION_MAX_SENTENCES
+        tokens_from = token_encoder(encoder) if len(sentences) <= token_budget else None
+        # The stage bar is the one bar a person sees: no nested per-batch bar of the model.
+        show_progress = False
         token_rows: list[np.ndarray] = []
         try:
             if tokens_from is None:
@@ -371,14 +524,16 @@ class CorpusIndex:
                 vectors = np.concatenate([head, tail.reshape(-1, head.shape[1])])
         finally:
             progress.stage("bm25")
-            sentence_bm25, passage_bm25 = lexical.result()
+            (sentence_terms, sentence_bm25), (passage_terms, passage_bm25) = lexical.result()
         if vectors.ndim != 2 or vectors.shape[1] != encoder.dimension:
             raise IndexBuildError(
                 f"encoder returned vectors of shape {vectors.shape}, expected (*, {encoder.dimension})"
             )
         progress.stage("vectors")
-        sentence_index, sentence_info = build_vector_index(vectors[[unique[t] for t in sentence_texts]])
-        passage_index, passage_info = build_vector_index(vectors[[unique[t] for t in passage_texts]])
+        sentence_index, sentence_info = build_vector_index(vectors[[unique[t] for t in sentence_texts]],
+                                                           threshold=vector_threshold)
+        passage_index, passage_info = build_vector_index(vectors[[unique[t] for t in passage_texts]],
+                                                         threshold=vector_threshold)
         del vectors
         sentence_tokens: np.ndarray | None = None
         offsets: np.ndarray | None = None
@@ -388,27 +543,23 @@ class CorpusIndex:
             np.cumsum([len(rows) for rows in per_sentence], out=offsets[1:])
             sentence_tokens = np.concatenate(per_sentence).astype(np.float16)
             del token_rows, per_sentence
-        manifest = {
-            "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
-            "model": {"name": encoder.name, "dimension": encoder.dimension},
-            "normalized": True,
-            "vector_index": sentence_info["kind"],  # the larger table's; both below
-            "vector_indexes": {"sentences": sentence_info, "passages": passage_info},
-            "chunking": asdict(params),
-            "corpus_hash": corpus_hash(documents),
-            "counts": {"documents": len(documents), "sentences": len(sentences),
-                       "passages": len(passages)},
-            "late_interaction": sentence_tokens is not None,
-            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
+        stamp = added_at or _now()
+        entries = [DocumentEntry.of(document, stamp, *counts) for document, counts
+                   in zip(documents, _document_counts(documents, sentences, passages), strict=True)]
+        manifest = _manifest(encoder.name, encoder.dimension, asdict(params), entries,
+                             {"sentences": sentence_info, "passages": passage_info},
+                             {"documents": len(documents), "sentences": len(sentences),
+                              "passages": len(passages)}, sentence_tokens is not None, stamp)
         return cls(
             documents, sentences, passages, sentence_index, passage_index,
             sentence_bm25, passage_bm25, manifest, sentence_tokens, offsets,
+            sentence_terms, passage_terms, entries,
         )
 
     # ------------------------------------------------------------------ saving
-    def _write_files(self, folder: Path) -> None:
+    def write_tables(self, folder: Path) -> None:
+        """Write this index's tables (one segment: no manifest) into ``folder``."""
+        folder.mkdir(parents=True, exist_ok=True)
         _write_jsonl(folder / "documents.jsonl",
                      [{"doc_id": d.doc_id, "source": d.source, "text": d.text,
                        **({"page_starts": list(d.page_starts)} if d.page_starts else {})}
@@ -417,16 +568,28 @@ class CorpusIndex:
         _write_jsonl(folder / "passages.jsonl", [asdict(p) for p in self.passages])
         faiss.write_index(self.sentence_index, str(folder / "sentences.faiss"))
         faiss.write_index(self.passage_index, str(folder / "passages.faiss"))
-        self.sentence_bm25.save(folder / "bm25_sentences")
-        self.passage_bm25.save(folder / "bm25_passages")
+        self.sentence_terms.save(folder / "bm25_sentences")
+        self.passage_terms.save(folder / "bm25_passages")
         if self.sentence_tokens is not None and self.sentence_token_offsets is not None:
             np.save(folder / TOKENS_FILE, self.sentence_tokens, allow_pickle=False)
             np.save(folder / TOKEN_OFFSETS_FILE, self.sentence_token_offsets, allow_pickle=False)
+
+    def single_manifest(self) -> dict[str, Any]:
+        """This index's manifest as one segment (what a full save writes), without ``files``."""
+        counts = {"documents": len(self.documents), "sentences": len(self.sentences),
+                  "passages": len(self.passages)}
+        model = self.manifest["model"]
+        return _manifest(model["name"], model["dimension"], self.manifest["chunking"], self.entries,
+                         self.manifest["vector_indexes"], counts, self.sentence_tokens is not None,
+                         str(self.manifest.get("created_at", _now())))
+
+    def _write_files(self, folder: Path) -> None:
+        self.write_tables(folder)
         files = {
             str(path.relative_to(folder)): _sha256(path)
             for path in sorted(folder.rglob("*")) if path.is_file()
         }
-        manifest = dict(self.manifest, files=files)
+        manifest = dict(self.single_manifest(), files=files)
         (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False),
                                        encoding="utf-8")
 
@@ -444,24 +607,28 @@ class CorpusIndex:
         _refuse_foreign(target)
         target.parent.mkdir(parents=True, exist_ok=True)
         with _parent_lock(target.parent) as parent_fd:
-            _refuse_foreign(target)  # re-check under the lock
-            _cleanup_stale(target)
-            temporary = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-            try:
-                self._write_files(temporary)
-                _fsync_tree(temporary)
-            except Exception as exc:
-                shutil.rmtree(temporary, ignore_errors=True)
-                raise IndexBuildError(f"{target}: could not write the index ({exc})") from exc
-            backup = target.with_name(target.name + _BACKUP_SUFFIX)
-            if target.exists():
-                shutil.rmtree(backup, ignore_errors=True)
-                os.rename(target, backup)
-            os.rename(temporary, target)
-            if parent_fd is not None:
-                os.fsync(parent_fd)  # the renames survive a power cut, not only a kill
-            shutil.rmtree(backup, ignore_errors=True)
+            self.save_locked(target, parent_fd)
         return target
+
+    def save_locked(self, target: Path, parent_fd: int | None) -> None:
+        """``save`` for a caller that already holds the lock of ``target``'s parent."""
+        _refuse_foreign(target)  # re-check under the lock
+        _cleanup_stale(target)
+        temporary = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        try:
+            self._write_files(temporary)
+            _fsync_tree(temporary)
+        except Exception as exc:
+            shutil.rmtree(temporary, ignore_errors=True)
+            raise IndexBuildError(f"{target}: could not write the index ({exc})") from exc
+        backup = target.with_name(target.name + _BACKUP_SUFFIX)
+        if target.exists():
+            shutil.rmtree(backup, ignore_errors=True)
+            os.rename(target, backup)
+        os.rename(temporary, target)
+        if parent_fd is not None:
+            os.fsync(parent_fd)  # the renames survive a power cut, not only a kill
+        shutil.rmtree(backup, ignore_errors=True)
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -490,10 +657,42 @@ class CorpusIndex:
                 raise IndexLoadError(f"{path}: missing from the index")
             if _sha256(path) != digest:
                 raise IndexLoadError(f"{path}: corrupt (checksum does not match the manifest)")
+        if manifest["format_version"] == 1:
+            return cls._load_segment(folder, manifest, manifest["counts"], legacy=True)
+        parts = [cls._load_segment(folder / segment["path"], manifest, segment["counts"],
+                                   late=segment["late_interaction"], prefix=segment["path"])
+                 for segment in manifest["segments"]]
+        merged = parts[0] if len(parts) == 1 else cls.merge(parts)
+        counts = manifest["counts"]
+        for name, rows in (("documents", merged.documents), ("sentences", merged.sentences),
+                           ("passages", merged.passages)):
+            if len(rows) != counts.get(name):
+                raise IndexLoadError(f"{folder / (name + '.jsonl')}: the index has {len(rows)} "
+                                     f"rows, manifest says {counts.get(name)}")
+        entries = _read_entries(folder, manifest)
+        actual = [(d.source, *counts) for d, counts in zip(
+            merged.documents, _document_counts(merged.documents, merged.sentences, merged.passages),
+            strict=True)]
+        if [(e.source, e.passages, e.sentences) for e in entries] != actual:
+            raise IndexLoadError(f"{folder / MANIFEST}: its document list does not match the tables")
+        merged.entries = entries
+        merged.manifest = manifest
+        return merged
+
+    @classmethod
+    def _load_segment(cls, folder: Path, manifest: dict[str, Any], counts: dict[str, Any],
+                      late: bool = False, prefix: str = "", legacy: bool = False) -> CorpusIndex:
+        """Read and validate one segment's tables (a format-1 index is one segment whose
+        BM25 tables are bm25s' own files)."""
+        listed = {name[len(prefix) + 1:] if prefix else name for name in manifest["files"]
+                  if not prefix or name.startswith(prefix + "/")}
+        for name in ("documents.jsonl", "sentences.jsonl", "passages.jsonl", "sentences.faiss",
+                     "passages.faiss"):
+            if name not in listed:
+                raise IndexLoadError(f"{folder / name}: missing from the manifest's file list")
         documents = _read_documents(folder / "documents.jsonl")
         sentences = _read_records(folder / "sentences.jsonl", SentenceRecord)
         passages = _read_records(folder / "passages.jsonl", PassageRecord)
-        counts = manifest["counts"]
         for name, rows in (("documents", documents), ("sentences", sentences), ("passages", passages)):
             if len(rows) != counts.get(name):
                 raise IndexLoadError(
@@ -513,11 +712,156 @@ class CorpusIndex:
                 )
             indexes.append(vector_index)
         _check_spans(folder, documents, sentences, passages)
-        sentence_bm25 = _load_bm25(folder / "bm25_sentences", len(sentences))
-        passage_bm25 = _load_bm25(folder / "bm25_passages", len(passages))
-        tokens, offsets = _load_tokens(folder, manifest, len(sentences))
+        sentence_terms: TermStats | None = None
+        passage_terms: TermStats | None = None
+        if legacy:
+            sentence_bm25 = _load_bm25(folder / "bm25_sentences", len(sentences))
+            passage_bm25 = _load_bm25(folder / "bm25_passages", len(passages))
+            tokens, offsets = _load_tokens(folder, manifest, len(sentences))
+        else:
+            for table in ("bm25_sentences", "bm25_passages"):
+                for name in TERM_FILES:
+                    if f"{table}/{name}" not in listed:
+                        raise IndexLoadError(
+                            f"{folder / table / name}: missing from the manifest's file list")
+            sentence_terms = TermStats.load(folder / "bm25_sentences", len(sentences))
+            passage_terms = TermStats.load(folder / "bm25_passages", len(passages))
+            sentence_bm25 = sentence_terms.bm25()
+            passage_bm25 = passage_terms.bm25()
+            tokens, offsets = _load_tokens(
+                folder, {"late_interaction": late and manifest["late_interaction"] is True,
+                         "files": dict.fromkeys(listed, ""), "model": manifest["model"]}, len(sentences))
         return cls(documents, sentences, passages, indexes[0], indexes[1],
-                   sentence_bm25, passage_bm25, manifest, tokens, offsets)
+                   sentence_bm25, passage_bm25, manifest, tokens, offsets,
+                   sentence_terms, passage_terms)
+
+    # ------------------------------------------------------------------ collections
+    @classmethod
+    def merge(cls, parts: Sequence[CorpusIndex], copy: bool = False) -> CorpusIndex:
+        """One index holding the documents of ``parts`` in order (no embedding).
+
+        The first part's vector index takes the others' rows (``add``: a flat index
+        appends them, an IVF index files them into its trained lists, no retraining).
+        When the first is flat and the total reaches the size that calls for an
+        approximate index, the merged rows get one (built as a fresh build would).
+
+        Args:
+            parts: Indexes built with the same model and chunking.
+            copy: Leave the first part's vector indexes untouched (they may be serving).
+        """
+        first = parts[0]
+        documents: list[Document] = []
+        sentences: list[SentenceRecord] = []
+        passages: list[PassageRecord] = []
+        for part in parts:
+            doc_shift, sentence_shift = len(documents), len(sentences)
+            documents.extend(part.documents)
+            sentences.extend(dataclasses.replace(r, doc=r.doc + doc_shift) for r in part.sentences)
+            passages.extend(dataclasses.replace(p, doc=p.doc + doc_shift, first=p.first + sentence_shift,
+                                                last=p.last + sentence_shift) for p in part.passages)
+        tables: dict[str, tuple[faiss.Index, dict[str, Any]]] = {}
+        for name, attribute in (("sentences", "sentence_index"), ("passages", "passage_index")):
+            info = dict(first.manifest["vector_indexes"][name])
+            rows = [np.ascontiguousarray(getattr(part, attribute[:-5] + "vectors")) for part in parts]
+            total = sum(len(r) for r in rows)
+            if info.get("kind") == FLAT and "scan_rejected_recall_at_10" not in info \
+                    and total >= APPROXIMATE_THRESHOLD:
+                tables[name] = build_vector_index(np.concatenate(rows), threshold=APPROXIMATE_THRESHOLD)
+                continue
+            table = getattr(first, attribute)
+            if copy:
+                table = faiss.clone_index(table)
+            for more in rows[1:]:
+                if len(more):
+                    table.add(more)
+            tables[name] = (table, {**info, "count": int(table.ntotal)})
+        tokens: np.ndarray | None = None
+        offsets: np.ndarray | None = None
+        if all(part.sentence_tokens is not None for part in parts) \
+                and len(sentences) <= LATE_INTERACTION_MAX_SENTENCES:
+            tokens = np.concatenate([part.sentence_tokens for part in parts])  # type: ignore[misc]
+            lengths = np.concatenate([np.diff(part.sentence_token_offsets) for part in parts])  # type: ignore[arg-type,type-var]
+            offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+            np.cumsum(lengths, out=offsets[1:])
+        sentence_terms = TermStats.concat([part.sentence_terms for part in parts])
+        passage_terms = TermStats.concat([part.passage_terms for part in parts])
+        entries = [entry for part in parts for entry in part.entries]
+        vector_indexes = {name: info for name, (_, info) in tables.items()}
+        counts = {"documents": len(documents), "sentences": len(sentences), "passages": len(passages)}
+        model = first.manifest["model"]
+        manifest = _manifest(model["name"], model["dimension"], first.manifest["chunking"], entries,
+                             vector_indexes, counts, tokens is not None,
+                             str(first.manifest.get("created_at", _now())))
+        return cls(documents, sentences, passages, tables["sentences"][0], tables["passages"][0],
+                   sentence_terms.bm25(), passage_terms.bm25(), manifest, tokens, offsets,
+                   sentence_terms, passage_terms, entries)
+
+    def without(self, sources: Collection[str]) -> CorpusIndex:
+        """This index minus the documents named ``sources`` (nothing is embedded again).
+
+        Raises:
+            IndexBuildError: No document would be left.
+        """
+        keep = [i for i, document in enumerate(self.documents) if document.source not in sources]
+        if not keep:
+            raise IndexBuildError("removing every document would leave an empty index; "
+                                  "delete the index folder instead")
+        doc_map = np.full(len(self.documents), -1, dtype=np.int64)
+        doc_map[keep] = np.arange(len(keep))
+        sentence_rows = np.asarray([i for i, r in enumerate(self.sentences) if doc_map[r.doc] >= 0],
+                                   dtype=np.int64)
+        passage_rows = np.asarray([i for i, p in enumerate(self.passages) if doc_map[p.doc] >= 0],
+                                  dtype=np.int64)
+        sentence_map = np.full(len(self.sentences), -1, dtype=np.int64)
+        sentence_map[sentence_rows] = np.arange(len(sentence_rows))
+        sentences = [dataclasses.replace(self.sentences[i], doc=int(doc_map[self.sentences[i].doc]))
+                     for i in sentence_rows.tolist()]
+        passages = [dataclasses.replace(p, doc=int(doc_map[p.doc]), first=int(sentence_map[p.first]),
+                                        last=int(sentence_map[p.last]))
+                    for p in (self.passages[i] for i in passage_rows.tolist())]
+        sentence_index, sentence_info = build_vector_index(
+            np.ascontiguousarray(self.sentence_vectors[sentence_rows]), threshold=APPROXIMATE_THRESHOLD)
+        passage_index, passage_info = build_vector_index(
+            np.ascontiguousarray(self.passage_vectors[passage_rows]), threshold=APPROXIMATE_THRESHOLD)
+        tokens: np.ndarray | None = None
+        offsets: np.ndarray | None = None
+        if self.sentence_tokens is not None and self.sentence_token_offsets is not None:
+            starts = self.sentence_token_offsets[sentence_rows]
+            ends = self.sentence_token_offsets[sentence_rows + 1]
+            tokens = np.concatenate([self.sentence_tokens[a:b] for a, b in zip(starts, ends, strict=True)])
+            offsets = np.zeros(len(sentence_rows) + 1, dtype=np.int64)
+            np.cumsum(ends - starts, out=offsets[1:])
+        sentence_terms = self.sentence_terms.subset(sentence_rows)
+        passage_terms = self.passage_terms.subset(passage_rows)
+        documents = [self.documents[i] for i in keep]
+        entries = [self.entries[i] for i in keep]
+        counts = {"documents": len(documents), "sentences": len(sentences), "passages": len(passages)}
+        model = self.manifest["model"]
+        manifest = _manifest(model["name"], model["dimension"], self.manifest["chunking"], entries,
+                             {"sentences": sentence_info, "passages": passage_info}, counts,
+                             tokens is not None, str(self.manifest.get("created_at", _now())))
+        return CorpusIndex(documents, sentences, passages, sentence_index, passage_index,
+                           sentence_terms.bm25(), passage_terms.bm25(), manifest, tokens, offsets,
+                           sentence_terms, passage_terms, entries)
+
+
+_ENTRY_FIELDS = [field.name for field in dataclasses.fields(DocumentEntry)]
+
+
+def _read_entries(folder: Path, manifest: dict[str, Any]) -> list[DocumentEntry]:
+    """The manifest's document list, each entry exactly the fields of ``DocumentEntry``."""
+    rows = manifest.get("documents")
+    if not isinstance(rows, list):
+        raise IndexLoadError(f"{folder / MANIFEST}: has no document list")
+    entries = []
+    for number, row in enumerate(rows, 1):
+        if not (isinstance(row, dict) and sorted(row) == sorted(_ENTRY_FIELDS)
+                and all(isinstance(row[name], str) for name in ("source", "sha256", "added_at"))
+                and all(type(row[name]) is int for name in ("size", "passages", "sentences"))):
+            raise IndexLoadError(f"{folder / MANIFEST}: document {number} is not "
+                                 f"({', '.join(_ENTRY_FIELDS)})")
+        entries.append(DocumentEntry(**row))
+    return entries
 
 
 def _load_array(path: Path) -> np.ndarray:
@@ -612,10 +956,11 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
         raise IndexLoadError(f"{path}: not a speech-qa index manifest")
     version = manifest.get("format_version")
-    if type(version) is not int or version != FORMAT_VERSION:
+    if type(version) is not int or version not in READABLE_VERSIONS:
         raise IndexLoadError(
             f"{path}: index format version {manifest.get('format_version')!r}, this program reads "
-            f"version {FORMAT_VERSION}; rebuild it with 'speech-qa index'"
+            f"versions {', '.join(map(str, READABLE_VERSIONS))}; rebuild it with "
+            "'speech-qa index --replace'"
         )
     model = manifest.get("model")
     counts = manifest.get("counts")
@@ -628,7 +973,35 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     for name in files:
         if name.startswith(("/", "\\")) or ".." in Path(name).parts:
             raise IndexLoadError(f"{path}: manifest names a file outside the index: {name}")
+    if version >= 2:
+        _check_segments(path, manifest)
     return manifest
+
+
+def _check_segments(path: Path, manifest: dict[str, Any]) -> None:
+    """The segment list: the top level first, then ``segments/<name>`` folders, with counts."""
+    segments = manifest.get("segments")
+    if not isinstance(segments, list) or not segments:
+        raise IndexLoadError(f"{path}: manifest has no segment list")
+    seen = set()
+    for number, segment in enumerate(segments):
+        if not isinstance(segment, dict):
+            raise IndexLoadError(f"{path}: segment {number + 1} is not an object")
+        where, counts = segment.get("path"), segment.get("counts")
+        if not (isinstance(where, str) and (where == "" if number == 0 else SEGMENT_PATTERN.fullmatch(where))
+                and where not in seen):
+            raise IndexLoadError(f"{path}: segment {number + 1} has a bad path {where!r}")
+        seen.add(where)
+        if not (isinstance(counts, dict) and all(type(counts.get(k)) is int and counts[k] >= 0
+                                                 for k in ("documents", "sentences", "passages"))):
+            raise IndexLoadError(f"{path}: segment {number + 1} has bad counts")
+        if not isinstance(segment.get("late_interaction"), bool):
+            raise IndexLoadError(f"{path}: segment {number + 1} has no late_interaction flag")
+    if not isinstance(manifest.get("vector_indexes"), dict) or not all(
+            isinstance(manifest["vector_indexes"].get(k), dict) for k in ("sentences", "passages")):
+        raise IndexLoadError(f"{path}: manifest is missing its vector index descriptions")
+    if not isinstance(manifest.get("chunking"), dict):
+        raise IndexLoadError(f"{path}: manifest is missing its chunking parameters")
 
 
 @contextlib.contextmanager
@@ -691,11 +1064,9 @@ def build_and_save(documents: Sequence[Document], encoder: Encoder, target: Path
     closed (filled) here, once the index is written.
     """
     bar = progress or BuildProgress(show_progress)
-    try:
+    with bar:
         built = CorpusIndex.build(documents, encoder, params, show_progress=show_progress,
                                   progress=bar)
         bar.stage("write")
         built.save(target)
-    finally:
-        bar.close()
     return built

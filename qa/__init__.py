@@ -13,16 +13,17 @@ every deliberate refusal and lets real bugs surface. They are re-exported here s
 """
 
 from index.errors import IndexBuildError, IndexLoadError
-from ingest.corpus import DEFAULT_CORPUS_TITLE
+from ingest.corpus import DEFAULT_CORPUS_TITLE, SkippedFile
 from ingest.errors import IngestError, SpeechQAError
 from qa.engine import QA, ask, default_engine
 from qa.errors import QAError, QuestionError
 from qa.question import MAX_QUESTION_CHARS, MAX_TOP_K, question_problem
 from qa.ranking import RankingWeights
-from qa.types import Answer, Passage, Span
+from qa.types import Answer, DocumentInfo, Passage, Span, UpdateReport
 
 __all__ = [
-    "DEFAULT_CORPUS_TITLE", "MAX_QUESTION_CHARS", "MAX_TOP_K", "QA", "Answer", "IndexBuildError",
-    "IndexLoadError", "IngestError", "Passage", "QAError", "QuestionError", "RankingWeights", "Span",
-    "SpeechQAError", "ask", "default_engine", "question_problem",
+    "DEFAULT_CORPUS_TITLE", "MAX_QUESTION_CHARS", "MAX_TOP_K", "QA", "Answer", "DocumentInfo",
+    "IndexBuildError", "IndexLoadError", "IngestError", "Passage", "QAError", "QuestionError",
+    "RankingWeights", "SkippedFile", "Span", "SpeechQAError", "UpdateReport", "ask", "default_engine",
+    "question_problem",
 ]

@@ -17,13 +17,38 @@ from pathlib import Path
 
 import numpy as np
 
-from index import CorpusIndex, Encoder, cached_index, default_encoder
+from index import (
+    ADD_STAGES,
+    REMOVE_STAGES,
+    BuildProgress,
+    CorpusIndex,
+    DocumentEntry,
+    Encoder,
+    IndexBuildError,
+    UpdateOutcome,
+    add_in_memory,
+    add_to_index,
+    build_and_save,
+    cached_index,
+    check_index,
+    default_encoder,
+    list_documents,
+    remove_from_index,
+)
 from index.encoder import token_encoder
-from index.store import BuildProgress, build_and_save
-from ingest import ChunkingParams, Document, default_documents, load_documents
+from ingest import (
+    SKIP_DUPLICATE,
+    ChunkingParams,
+    Document,
+    IngestReport,
+    SkippedFile,
+    default_documents,
+    read_collection,
+)
+from ingest.errors import SpeechQAError
 from qa.question import check_top_k, clean_question
 from qa.ranking import RankingWeights, rank
-from qa.types import Answer
+from qa.types import Answer, DocumentInfo, UpdateReport
 
 QUESTION_BATCH = 32
 """Questions per model batch in ``ask_many``.  Measured on the 2-core machine, 64 SQuAD
@@ -60,7 +85,8 @@ class QA:
     """
 
     def __init__(self, index_loader: Callable[[], CorpusIndex], encoder: Encoder | None = None,
-                 weights: RankingWeights | None = None, cache_size: int = 512) -> None:
+                 weights: RankingWeights | None = None, cache_size: int = 512,
+                 index_dir: Path | str | None = None) -> None:
         """Cheap: nothing is read or embedded until the first question (or ``warm_up``).
 
         Args:
@@ -68,8 +94,13 @@ class QA:
             encoder: Embeds questions; the bundled model by default.
             weights: Ranking parameters; the fitted defaults by default.
             cache_size: Answers kept for repeated questions.
+            index_dir: Where the index lives on disk, if it does: ``add`` and ``remove``
+                then update it there (atomically) as well as in memory.
         """
         self._index_loader = index_loader
+        self.index_dir = Path(index_dir).absolute() if index_dir is not None else None
+        self.last_update: UpdateReport | None = None
+        """What the last ``from_paths``, ``add`` or ``remove`` did (None before any)."""
         self._index: CorpusIndex | None = None
         self._encoder = encoder
         self.weights = weights or RankingWeights()
@@ -86,51 +117,72 @@ class QA:
         return cls(load, encoder)
 
     @classmethod
-    def load(cls, index_dir: Path | str, encoder: Encoder | None = None) -> QA:
+    def load(cls, index_dir: Path | str, encoder: Encoder | None = None, lazy: bool = False) -> QA:
         """An index saved by ``speech-qa index`` or ``QA.from_paths(..., index_dir=...)``.
 
         The directory is read and validated right away, so a bad path fails here.
+
+        Args:
+            index_dir: The index directory.
+            encoder: Embeds questions (and added documents); the bundled model by default.
+            lazy: Check only the manifest now and read the tables on first use (what
+                ``add`` wants: adding to a large index never reads it).
 
         Raises:
             IndexLoadError: Missing, corrupt or foreign index, or built with another model.
         """
         name = (encoder or default_encoder()).name
-        index = CorpusIndex.load(index_dir, expected_model=name)
-        return cls(lambda: index, encoder)
+        folder = Path(index_dir)
+        if lazy:
+            check_index(folder, name)
+            return cls(lambda: CorpusIndex.load(folder, expected_model=name), encoder, index_dir=folder)
+        index = CorpusIndex.load(folder, expected_model=name)
+        return cls(lambda: index, encoder, index_dir=folder)
 
     @classmethod
     def from_paths(cls, paths: Path | str | Sequence[Path | str], index_dir: Path | str | None = None,
                    encoder: Encoder | None = None, params: ChunkingParams | None = None,
-                   show_progress: bool = False) -> QA:
+                   show_progress: bool = False, strict: bool = False, replace: bool = False) -> QA:
         """Read files/folders, build their index now, and save it when ``index_dir`` is given.
+
+        Files that cannot be read are skipped and named in ``last_update.skipped`` (with
+        ``strict``, the first one raises instead).
 
         Args:
             paths: One file or folder, or a list of them (folders are read recursively).
+            index_dir: Where to save the index.
+            encoder: The embedding model (the bundled one by default).
+            params: Passage chunking.
+            show_progress: One stage bar on stderr.
+            strict: Stop at the first unreadable or unsupported file.
+            replace: Replace an index already at ``index_dir`` (otherwise refused, before
+                anything is read: add to it with ``add`` instead).
 
         Raises:
-            IngestError: A path is missing or a file cannot be read.
-            IndexBuildError: The index cannot be written (a previous one stays intact).
+            IngestError: A path is missing, nothing is readable, or (``strict``) a bad file.
+            IndexBuildError: ``index_dir`` holds an index (without ``replace``) or is a
+                foreign folder, or the index cannot be written (a previous one stays intact).
         """
+        if index_dir is not None:
+            _check_new_target(Path(index_dir), replace)  # before any slow work
         # One stage bar from reading the files to writing the index (a large collection
         # spends seconds in each stage, not only in the model).
-        progress = BuildProgress(show_progress)
-        try:
+        with BuildProgress(show_progress) as progress:
             progress.stage("read")
-            documents = load_documents(_as_paths(paths))
-            return cls._from_documents(documents, index_dir, encoder, params, show_progress, progress)
-        finally:
-            progress.close()
+            report = read_collection(_as_paths(paths), strict=strict)
+            engine = cls._from_documents(report.documents, index_dir, encoder, params, show_progress,
+                                         progress)
+        engine.last_update = UpdateReport(added=tuple(d.source for d in report.documents),
+                                          skipped=report.skipped)
+        return engine
 
     @classmethod
     def from_documents(cls, documents: Sequence[Document], index_dir: Path | str | None = None,
                        encoder: Encoder | None = None, params: ChunkingParams | None = None,
                        show_progress: bool = False) -> QA:
         """Index already-read documents (e.g. uploads plus the speech)."""
-        progress = BuildProgress(show_progress)
-        try:
+        with BuildProgress(show_progress) as progress:
             return cls._from_documents(documents, index_dir, encoder, params, show_progress, progress)
-        finally:
-            progress.close()
 
     @classmethod
     def _from_documents(cls, documents: Sequence[Document], index_dir: Path | str | None,
@@ -143,7 +195,7 @@ class QA:
         else:
             index = build_and_save(documents, used_encoder, Path(index_dir), params, show_progress,
                                    progress)
-        return cls(lambda: index, encoder)
+        return cls(lambda: index, encoder, index_dir=index_dir)
 
     # ------------------------------------------------------------------ state
     @property
@@ -163,9 +215,100 @@ class QA:
         return self._index
 
     @property
-    def documents(self) -> list[Document]:
-        """The corpus' documents (repaired texts)."""
-        return self.index.documents
+    def documents(self) -> tuple[DocumentInfo, ...]:
+        """The collection's documents: name, passages, sentences, text size, when added.
+
+        Read from the manifest alone while the index is not loaded (cheap for a large
+        index); the texts themselves are ``index.documents``.
+        """
+        if self._index is None and self.index_dir is not None:
+            entries = list_documents(self.index_dir)
+        else:
+            entries = self.index.entries
+        return tuple(_info(entry) for entry in entries)
+
+    # ------------------------------------------------------------------ updates
+    def add(self, paths: Sequence[Path | str], strict: bool = False,
+            show_progress: bool = False) -> UpdateReport:
+        """Add files and folders to the collection, embedding only them.
+
+        A file whose text is already in the collection is skipped (a duplicate); a file
+        with the name of an indexed document and new text replaces that version.  An
+        index on disk is updated atomically: a crash leaves the old or the new one.
+
+        Args:
+            paths: Files and folders (read recursively).
+            strict: Stop at the first unreadable or unsupported file.
+            show_progress: One stage bar on stderr.
+
+        Returns:
+            What was added, replaced and skipped (``partial`` when a file was unreadable).
+
+        Raises:
+            IngestError: A path is missing, nothing is readable, or (``strict``) a bad file.
+            IndexLoadError: The index on disk is missing, damaged or of another model.
+            IndexBuildError: The update could not be written (the index is unchanged).
+        """
+        if self.index_dir is not None:
+            check_index(self.index_dir, self.encoder.name)  # before reading the files
+        with BuildProgress(show_progress, ADD_STAGES, name="add") as progress:
+            progress.stage("read")
+            report = read_collection(paths, strict=strict)
+            outcome = self._add_documents(report.documents, progress)
+        update = _update_report(outcome, report)
+        self.last_update = update
+        return update
+
+    def _add_documents(self, documents: Sequence[Document], progress: BuildProgress) -> UpdateOutcome:
+        if self.index_dir is not None:
+            outcome = add_to_index(self.index_dir, documents, self.encoder, progress)
+            if outcome.added:
+                self._reload()
+            return outcome
+        index, outcome = add_in_memory(self.index, documents, self.encoder, progress)
+        self._swap(index)
+        return outcome
+
+    def remove(self, sources: Sequence[str], show_progress: bool = False) -> UpdateReport:
+        """Remove documents by name (``DocumentInfo.source``); nothing is embedded.
+
+        Raises:
+            IndexBuildError: A name is not in the collection (nothing is removed), or every
+                document would go, or the update could not be written.
+        """
+        with BuildProgress(show_progress, REMOVE_STAGES, name="remove") as progress:
+            if self.index_dir is not None:
+                outcome = remove_from_index(self.index_dir, sources, progress)
+                self._reload()
+            else:
+                index = self.index
+                known = {document.source for document in index.documents}
+                unknown = [source for source in sources if source not in known]
+                if unknown:
+                    raise IndexBuildError(f"no document named {', '.join(map(repr, unknown))}; "
+                                          "nothing was removed")
+                progress.stage("select")
+                self._swap(index.without(set(sources)))
+                outcome = UpdateOutcome(removed=tuple(dict.fromkeys(sources)))
+        update = UpdateReport(removed=outcome.removed)
+        self.last_update = update
+        return update
+
+    def _reload(self) -> None:
+        """After an update on disk: read the new index now if one was loaded (else stay lazy)."""
+        assert self.index_dir is not None
+        if self._index is not None:
+            self._swap(CorpusIndex.load(self.index_dir, expected_model=self.encoder.name))
+        else:
+            folder, name = self.index_dir, self.encoder.name
+            self._index_loader = lambda: CorpusIndex.load(folder, expected_model=name)
+
+    def _swap(self, index: CorpusIndex) -> None:
+        """Serve ``index`` from now on; cached answers belong to the old one."""
+        with self._lock:
+            self._index = index
+            self._index_loader = lambda: index
+            self._cache.clear()
 
     def warm_up(self) -> None:
         """Load the index and the model now, so the first question is as fast as the rest."""
@@ -229,6 +372,37 @@ class QA:
                 while len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
         return [answers[i] for i in range(len(cleaned))]
+
+
+def _check_new_target(target: Path, replace: bool) -> None:
+    """Refuse, before any reading or embedding, an index folder that ``index`` must not
+    write: a file, a foreign non-empty folder, or an index (unless ``replace``)."""
+    if target.is_file():
+        raise IndexBuildError(f"{target}: is a file, not an index directory")
+    if not target.is_dir() or not any(target.iterdir()):
+        return
+    try:
+        manifest = check_index(target)
+    except SpeechQAError as exc:
+        raise IndexBuildError(f"{target}: directory is not empty and is not a speech-qa index; "
+                              "refusing to replace it") from exc
+    if not replace:
+        count = manifest["counts"].get("documents")
+        raise IndexBuildError(
+            f"{target}: already holds an index of {count} document(s); add files to it with "
+            f"'speech-qa add PATH... --index {target}', or rebuild it with 'speech-qa index "
+            "PATH... --index DIR --replace'")
+
+
+def _info(entry: DocumentEntry) -> DocumentInfo:
+    return DocumentInfo(entry.source, entry.passages, entry.sentences, entry.size, entry.added_at)
+
+
+def _update_report(outcome: UpdateOutcome, report: IngestReport) -> UpdateReport:
+    duplicates = tuple(SkippedFile(given, SKIP_DUPLICATE, f"same text as {known}, already indexed")
+                       for given, known in outcome.duplicates)
+    return UpdateReport(added=outcome.added, replaced=outcome.replaced,
+                        skipped=report.skipped + duplicates)
 
 
 _default_engine: QA | None = None

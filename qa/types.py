@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ingest.corpus import SKIP_DUPLICATE, SkippedFile
+
 
 @dataclass(frozen=True)
 class Span:
@@ -94,3 +96,51 @@ class Answer:
             "notice": self.notice,
             "passages": [passage.to_dict() for passage in self.passages],
         }
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """One document of a collection, as ``QA.documents`` and ``speech-qa list`` show it.
+
+    Attributes:
+        source: Its name in answers (``Passage.source``) and for ``QA.remove``.
+        passages: Passages it was cut into.
+        sentences: Sentences it holds.
+        size: Bytes of its text (UTF-8, after reading and repair; not the file's size).
+        added_at: When it joined the collection (UTC, ISO 8601, e.g. ``2026-03-01T09:30:00Z``).
+    """
+
+    source: str
+    passages: int
+    sentences: int
+    size: int
+    added_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"source": self.source, "passages": self.passages, "sentences": self.sentences,
+                "size": self.size, "added_at": self.added_at}
+
+
+@dataclass(frozen=True)
+class UpdateReport:
+    """What ``QA.from_paths``, ``QA.add`` or ``QA.remove`` did to a collection.
+
+    Attributes:
+        added: Sources indexed (new ones and new versions of replaced ones).
+        replaced: Sources whose previous version was replaced by new content.
+        removed: Sources removed.
+        skipped: Files left out, each with its reason: ``unreadable``, ``unsupported``
+            or ``duplicate`` (the same file twice, or text already in the collection).
+    """
+
+    added: tuple[str, ...] = ()
+    replaced: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    skipped: tuple[SkippedFile, ...] = ()
+
+    @property
+    def partial(self) -> bool:
+        """True when a file could not be indexed (unreadable or unsupported): its content
+        is missing from the collection.  Duplicates are not counted: their text is there."""
+        return any(item.reason != SKIP_DUPLICATE for item in self.skipped)

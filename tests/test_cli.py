@@ -106,6 +106,8 @@ def test_failed_index_run_keeps_the_existing_index(tmp_path: Path) -> None:
     binary = tmp_path / "bad.txt"
     binary.write_bytes(b"\x00\xff" * 100)
     result = run_cli("index", str(binary), "--index", str(index_dir))
+    assert result.returncode == 2 and "already holds an index of 1 document(s)" in result.stderr
+    result = run_cli("index", str(binary), "--index", str(index_dir), "--replace")
     assert result.returncode == 2 and "bad.txt" in result.stderr
     after = {p.name: p.read_bytes() for p in index_dir.iterdir() if p.is_file()}
     assert after == before
@@ -217,3 +219,76 @@ def test_a_damaged_pdf_that_is_read_anyway_is_read_quietly(tmp_path: Path, make_
     assert "EOF" not in built.stderr and "pypdf" not in built.stderr, built.stderr
     asked = run_cli("ask", "How much power does the wind farm produce?", "--index", str(index_dir))
     assert "300 megawatts" in asked.stdout
+
+
+def test_folder_with_bad_files_is_indexed_partially_with_exit_3(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "bridge.txt").write_text("The Xinghai Bay Bridge opened to traffic in 2015.", encoding="utf-8")
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.4 truncated")
+    (docs / "notes.rst").write_text("Unsupported.", encoding="utf-8")
+    (docs / "NOEXT").write_text("No extension.", encoding="utf-8")
+    index_dir = tmp_path / "idx"
+    result = run_cli("index", str(docs), str(docs / "bridge.txt"), "--index", str(index_dir))
+    assert result.returncode == 3, result.stderr
+    assert "Indexed 1 document(s)" in result.stdout
+    skipped = [line for line in result.stderr.splitlines() if line.startswith("speech-qa: skipped ")]
+    assert sorted(line.split(":")[1].strip().rsplit("/", 1)[-1] + ":" + line.split(": ")[2].split(" ")[0]
+                  for line in skipped) == ["NOEXT:unsupported", "bridge.txt:duplicate",
+                                           "broken.pdf:unreadable", "notes.rst:unsupported"]
+    assert "Traceback" not in result.stderr
+    asked = run_cli("ask", "When did the bridge open?", "--index", str(index_dir))
+    assert asked.returncode == 0 and "2015" in asked.stdout
+    strict = run_cli("index", str(docs), "--index", str(tmp_path / "strict"), "--strict")
+    assert strict.returncode == 2 and not (tmp_path / "strict").exists()
+    assert strict.stderr.strip().splitlines()[-1].startswith("speech-qa: error: ")
+
+
+def test_add_remove_list_and_the_refusal_that_names_add(tmp_path: Path) -> None:
+    first = tmp_path / "bridge.txt"
+    first.write_text("The Xinghai Bay Bridge opened to traffic in 2015. It is six kilometres long.",
+                     encoding="utf-8")
+    second = tmp_path / "lake.txt"
+    second.write_text("Lake Brennan holds forty million cubic metres of water.", encoding="utf-8")
+    index_dir = tmp_path / "idx"
+    assert run_cli("index", str(first), "--index", str(index_dir)).returncode == 0
+    refused = run_cli("index", str(second), "--index", str(index_dir))
+    assert refused.returncode == 2
+    assert "speech-qa add" in refused.stderr and "--replace" in refused.stderr
+    added = run_cli("add", str(second), str(first), "--index", str(index_dir))
+    assert added.returncode == 0, added.stderr
+    assert "Added 1 document(s); the index now holds 2 document(s)" in added.stdout
+    assert "skipped" in added.stderr and "duplicate" in added.stderr
+    listed = run_cli("list", "--index", str(index_dir), "--json")
+    rows = json.loads(listed.stdout)
+    assert [row["source"] for row in rows] == ["bridge.txt", "lake.txt"]
+    assert rows[1]["sentences"] == 1 and rows[1]["passages"] == 1 and rows[1]["size"] == 55
+    table = run_cli("list", "--index", str(index_dir)).stdout.splitlines()
+    assert table[0].split() == ["source", "passages", "sentences", "size", "added", "(UTC)"]
+    assert table[-1] == "2 document(s), 2 passages, 3 sentences"
+    asked = run_cli("ask", "How much water does Lake Brennan hold?", "--index", str(index_dir))
+    assert "forty million" in asked.stdout
+    unknown = run_cli("remove", "nope.txt", "--index", str(index_dir))
+    assert unknown.returncode == 2 and "no document named 'nope.txt'" in unknown.stderr
+    removed = run_cli("remove", "lake.txt", "--index", str(index_dir))
+    assert removed.returncode == 0 and "Removed 1 document(s)" in removed.stdout
+    assert [r["source"] for r in json.loads(run_cli("list", "--index", str(index_dir), "--json").stdout)] == [
+        "bridge.txt"]
+    replaced = run_cli("index", str(second), "--index", str(index_dir), "--replace")
+    assert replaced.returncode == 0
+    assert [r["source"] for r in json.loads(run_cli("list", "--index", str(index_dir), "--json").stdout)] == [
+        "lake.txt"]
+    done_bars = [line for line in unknown.stderr.split("\r") if "done" in line]
+    assert not done_bars  # no "done 3/3" bar after a failure
+
+
+def test_index_into_a_foreign_folder_refuses_before_embedding(tmp_path: Path) -> None:
+    foreign = tmp_path / "some-folder"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine", encoding="utf-8")
+    good = tmp_path / "good.txt"
+    good.write_text("Seagulls nest on the cliffs every spring.", encoding="utf-8")
+    result = run_cli("index", str(good), "--index", str(foreign))
+    assert result.returncode == 2 and "is not a speech-qa index" in result.stderr
+    assert "embed" not in result.stderr and "Batches" not in result.stderr  # refused before any work
+    assert [p.name for p in foreign.iterdir()] == ["notes.txt"]

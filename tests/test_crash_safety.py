@@ -284,7 +284,7 @@ def test_kill_the_real_cli(tmp_path: Path, cli_corpora: CliCorpora, real_encoder
     cli_corpora.indexes["old"].save(target)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     child = subprocess.Popen([sys.executable, "-m", "ui.cli", "index", str(cli_corpora.new_folder),
-                              "--index", str(target)], cwd=ROOT, env=env,
+                              "--index", str(target), "--replace"], cwd=ROOT, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     rng = random.Random()
     try:
@@ -305,3 +305,208 @@ def test_kill_the_real_cli(tmp_path: Path, cli_corpora: CliCorpora, real_encoder
     assert answers_of(survivor, real_encoder) == cli_corpora.answers[found]
     cli_corpora.indexes["new"].save(target)  # the next run's save works over the leftovers
     assert sorted(p.name for p in tmp_path.iterdir()) == ["idx"]
+
+
+# ---------------------------------------------------------------------------- add and remove
+# The child adds ``extra.txt`` to the index (a new segment + manifest switch) or removes
+# it (a full rewrite), in a loop until killed, or dies right before a chosen step.
+_UPDATE_CHILD = r"""
+import os, signal, sys, time
+import numpy as np
+from index import add_to_index, remove_from_index
+from ingest import Document
+
+class WordEncoder:
+    name = "test-word-encoder"
+    dimension = 32
+    def encode(self, texts, *, batch_size=64, show_progress=False):
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in text.lower().split():
+                vectors[row, sum(word.encode()) % self.dimension] += 1.0
+        vectors[:, 0] += 1e-3
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+target, point, text_path = sys.argv[1], sys.argv[2], sys.argv[3]
+extra = Document("extra.txt", "extra.txt", open(text_path, encoding="utf-8").read())
+encoder = WordEncoder()
+add = lambda: add_to_index(target, [extra], encoder)
+remove = lambda: remove_from_index(target, ["extra.txt"])
+
+def die_at(name, nth, armed_after=None):
+    real = getattr(os, name)
+    calls = [0]
+    def wrapper(*args, **kwargs):
+        if armed_after is None or armed_after[0]:
+            calls[0] += 1
+            if calls[0] == nth:
+                os.kill(os.getpid(), signal.SIGKILL)
+        return real(*args, **kwargs)
+    setattr(os, name, wrapper)
+
+if point == "random":
+    print("ready", flush=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        add()
+        remove()
+    sys.exit(0)
+operation, kind, nth = point.split(":")
+if operation == "remove":
+    add()
+if kind.endswith("-after-replace"):
+    replaced = [False]
+    real_replace = os.replace
+    def counting_replace(*args, **kwargs):
+        real_replace(*args, **kwargs)
+        replaced[0] = True
+    os.replace = counting_replace
+    die_at(kind.split("-")[0], int(nth), replaced)
+else:
+    die_at(kind, int(nth))
+print("ready", flush=True)
+add() if operation == "add" else remove()
+print("finished", flush=True)
+sys.exit(3)
+"""
+
+EXTRA = ("The Lushun tram museum opened in 2031 beside harbour number 5. "
+         "It keeps forty old trams and a ferry.")
+
+
+@dataclass(frozen=True)
+class UpdateCorpora:
+    """The index before (``old``) and after (``new``) adding extra.txt, and their answers."""
+
+    old_dir: Path
+    extra: Path
+    answers: dict[str, list[dict[str, Any]]]  # "old" / "new" -> answers to QUESTIONS
+
+
+@pytest.fixture(scope="module")
+def update_corpora(tmp_path_factory: pytest.TempPathFactory) -> UpdateCorpora:
+    encoder = WordEncoder()
+    base = tmp_path_factory.mktemp("updates")
+    old = [*default_documents(), harbour_document(0)]
+    extra = base / "extra.txt"
+    extra.write_text(EXTRA, encoding="utf-8")
+    CorpusIndex.build(old, encoder).save(base / "old")
+    answers = {"old": answers_of(CorpusIndex.build(old, encoder), encoder),
+               "new": answers_of(CorpusIndex.build([*old, Document("extra.txt", "extra.txt", EXTRA)],
+                                                   encoder), encoder)}
+    assert answers["old"] != answers["new"]
+    return UpdateCorpora(base / "old", extra, answers)
+
+
+def start_update_child(corpora: UpdateCorpora, target: Path, point: str) -> subprocess.Popen[str]:
+    child = subprocess.Popen([sys.executable, "-c", _UPDATE_CHILD, str(target), point, str(corpora.extra)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    assert child.stdout is not None
+    ready, _, _ = select.select([child.stdout], [], [], 60)
+    line = child.stdout.readline() if ready else ""
+    if line.strip() != "ready":
+        child.kill()
+        pytest.fail(f"child did not start: {line!r} {child.communicate(timeout=10)[1][-2000:]}")
+    return child
+
+
+def check_update_survivor(target: Path, corpora: UpdateCorpora, allowed: set[str]) -> str:
+    """The index loads, holds the old or the new collection and answers exactly as it;
+    the next add and remove work over whatever the kill left behind."""
+    survivor = CorpusIndex.load(target, expected_model=WordEncoder.name)
+    state = "new" if any(d.source == "extra.txt" for d in survivor.documents) else "old"
+    assert state in allowed, f"found the {state} index"
+    assert len(survivor.documents) == (3 if state == "new" else 2)
+    assert answers_of(survivor, WordEncoder()) == corpora.answers[state]
+    from index import add_to_index, remove_from_index
+
+    extra = Document("extra.txt", "extra.txt", EXTRA)
+    if state == "old":
+        add_to_index(target, [extra], WordEncoder())
+    remove_from_index(target, ["extra.txt"])
+    assert answers_of(CorpusIndex.load(target), WordEncoder()) == corpora.answers["old"]
+    leftovers = [p for p in target.rglob("*") if "tmp" in p.name]
+    assert not leftovers and sorted(p.name for p in target.parent.iterdir()) == [target.name]
+    return state
+
+
+@pytest.fixture
+def update_target(tmp_path: Path, update_corpora: UpdateCorpora) -> Path:
+    path = tmp_path / "workspace" / "idx"
+    CorpusIndex.load(update_corpora.old_dir).save(path)
+    return path
+
+
+def test_kill_add_and_remove_at_random_moments(update_target: Path, update_corpora: UpdateCorpora) -> None:
+    """At least 12 SIGKILLs while a child adds and removes a document in a loop."""
+    rng = random.Random(20240612)
+    states = []
+    for _ in range(RANDOM_TRIALS):
+        child = start_update_child(update_corpora, update_target, "random")
+        time.sleep(rng.uniform(0.0, 0.8))
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=10)
+        assert child.returncode == -signal.SIGKILL, "the child ended before it was killed"
+        states.append(check_update_survivor(update_target, update_corpora, {"old", "new"}))
+    assert len(set(states)) == 2, states  # the kills landed both before and after a switch
+
+
+# Each step of an add or a remove, and the collection it must leave ("new" holds extra.txt;
+# a remove starts from "new", so its steps before the switch leave "new").
+UPDATE_CRASH_POINTS = {
+    "add:fsync:2": "old",                # flushing the new segment's files
+    "add:rename:1": "old",               # segment complete, not yet in place
+    "add:replace:1": "old",              # segment in place, manifest not yet switched
+    "add:fsync-after-replace:1": "new",  # manifest switched, folder not yet flushed
+    "remove:rename:1": "new",            # rewritten index complete, the old one still in place
+    "remove:rename:2": "new",            # the old index moved to the backup, the new one not in place
+    "remove:rmdir:1": "old",             # new index in place, the backup being deleted
+}
+
+
+@pytest.mark.parametrize("point", list(UPDATE_CRASH_POINTS))
+def test_kill_at_every_step_of_add_and_remove(update_target: Path, update_corpora: UpdateCorpora,
+                                              point: str) -> None:
+    child = start_update_child(update_corpora, update_target, point)
+    _, stderr = child.communicate(timeout=60)
+    assert child.returncode == -signal.SIGKILL, f"crash point {point} never reached: {stderr[-2000:]}"
+    check_update_survivor(update_target, update_corpora, {UPDATE_CRASH_POINTS[point]})
+
+
+@pytest.mark.parametrize("moment", ["add-random", "add-while-writing", "remove-random"])
+def test_kill_the_real_cli_during_add_and_remove(tmp_path: Path, real_encoder: Encoder, moment: str) -> None:
+    """``python -m ui.cli add`` / ``remove`` with the real model, killed at a random moment
+    or while the new segment is being written."""
+    speech = Document("speech.txt", "speech.txt", default_documents()[0].text)
+    harbours = harbour_document(0, 30)
+    old, new = [speech], [speech, harbours]
+    expected = {len(docs): answers_of(CorpusIndex.build(docs, real_encoder), real_encoder)
+                for docs in (old, new)}
+    target = tmp_path / "idx"
+    operation = moment.split("-")[0]
+    CorpusIndex.build(old if operation == "add" else new, real_encoder).save(target)
+    source = tmp_path / "harbours.txt"
+    source.write_text(harbours.text, encoding="utf-8")
+    command = ["add", str(source)] if operation == "add" else ["remove", "harbours.txt"]
+    child = subprocess.Popen([sys.executable, "-m", "ui.cli", *command, "--index", str(target)], cwd=ROOT,
+                             env=dict(os.environ, PYTHONUNBUFFERED="1"),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rng = random.Random()
+    try:
+        if moment.endswith("random"):
+            time.sleep(rng.uniform(0.5, 6.0))
+        else:
+            deadline = time.monotonic() + 180
+            segments = target / "segments"
+            while not (segments.is_dir() and any(segments.iterdir())):
+                assert time.monotonic() < deadline and child.poll() is None, "no segment seen"
+                time.sleep(0.002)
+            time.sleep(rng.uniform(0.0, 0.02))
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    survivor = CorpusIndex.load(target, expected_model=real_encoder.name)
+    assert len(survivor.documents) in expected
+    assert answers_of(survivor, real_encoder) == expected[len(survivor.documents)]
+    CorpusIndex.build(old, real_encoder).save(target)  # the next run's save works over the leftovers
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["harbours.txt", "idx"]

@@ -407,3 +407,104 @@ def test_hostile_index_does_not_crash_a_separate_process(index_dir: Path) -> Non
     assert completed.returncode == 2, completed.stderr
     assert "Traceback" not in completed.stderr
     assert str(path) in completed.stderr
+
+
+# ---------------------------------------------------------------------------- format 2: word counts, segments
+def save_array(path: Path, array: np.ndarray) -> None:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    path.write_bytes(buffer.getvalue())
+
+
+@pytest.mark.parametrize(("name", "make", "phrase"), [
+    ("vocab.json", lambda v, t, c, o: json.dumps(["same", "same"]), "lists a word twice"),
+    ("vocab.json", lambda v, t, c, o: json.dumps({"a": 1}), "not a JSON list of words"),
+    ("terms.npy", lambda v, t, c, o: t + len(v), "outside the"),
+    ("terms.npy", lambda v, t, c, o: t.astype(np.int64), "expected a 1-d int32 array"),
+    ("counts.npy", lambda v, t, c, o: c * 0, "counts must be at least 1"),
+    ("counts.npy", lambda v, t, c, o: c[:-1], "counts for"),
+    ("offsets.npy", lambda v, t, c, o: o[::-1].copy(), "offsets do not cover"),
+    ("offsets.npy", lambda v, t, c, o: o[:-1], "offsets, found"),
+])
+def test_word_counts_tampered(index_dir: Path, name: str, make: Callable[..., Any], phrase: str) -> None:
+    folder = index_dir / "bm25_sentences"
+    vocab = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
+    arrays = [np.load(folder / f, allow_pickle=False) for f in ("terms.npy", "counts.npy", "offsets.npy")]
+    value = make(vocab, *arrays)
+    if isinstance(value, str):
+        (folder / name).write_text(value, encoding="utf-8")
+    else:
+        save_array(folder / name, value)
+    resign(index_dir)
+    refused(index_dir, f"bm25_sentences/{name}", phrase)
+
+
+def test_a_word_listed_twice_for_one_item_is_refused(index_dir: Path) -> None:
+    folder = index_dir / "bm25_sentences"
+    terms = np.load(folder / "terms.npy", allow_pickle=False)
+    terms[1] = terms[0]  # item 0 holds at least two words (entries 0 and 1)
+    save_array(folder / "terms.npy", terms)
+    resign(index_dir)
+    refused(index_dir, "bm25_sentences/terms.npy", "lists a word twice")
+
+
+def grown(index_dir: Path) -> Path:
+    """``index_dir`` with a second segment (one document added)."""
+    from conftest import FakeEncoder
+
+    from index import add_to_index
+
+    add_to_index(index_dir, [Document("c.txt", "c.txt", "Trams run to Lushun. They are green.")],
+                 FakeEncoder())
+    assert len(manifest_of(index_dir)["segments"]) == 2
+    return index_dir
+
+
+def test_grown_index_loads(index_dir: Path) -> None:
+    assert [d.source for d in CorpusIndex.load(grown(index_dir)).documents] == ["a.txt", "ü.txt", "c.txt"]
+
+
+@pytest.mark.parametrize("path", ["../elsewhere", "segments/../../x", "/tmp/x", "segments/abc", ""])
+def test_segment_path_that_is_not_ours(index_dir: Path, path: str) -> None:
+    manifest = manifest_of(grown(index_dir))
+    manifest["segments"][1]["path"] = path
+    write_manifest(index_dir, manifest)
+    refused(index_dir, MANIFEST, "bad path")
+
+
+def test_segment_whose_files_the_manifest_does_not_list(index_dir: Path) -> None:
+    manifest = manifest_of(grown(index_dir))
+    segment = manifest["segments"][1]["path"]
+    manifest["files"] = {k: v for k, v in manifest["files"].items() if k != f"{segment}/sentences.faiss"}
+    write_manifest(index_dir, manifest)
+    refused(index_dir, f"{segment}/sentences.faiss", "missing from the manifest")
+
+
+def test_segment_table_of_the_wrong_size(index_dir: Path) -> None:
+    manifest = manifest_of(grown(index_dir))
+    segment = manifest["segments"][1]["path"]
+    path = index_dir / segment / "sentences.jsonl"
+    path.write_text(path.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
+    resign(index_dir)
+    refused(index_dir, f"{segment}/sentences.jsonl", "rows, manifest says")
+
+
+def test_segment_faiss_file_truncated_with_forged_checksum(index_dir: Path) -> None:
+    segment = manifest_of(grown(index_dir))["segments"][1]["path"]
+    path = index_dir / segment / "passages.faiss"
+    path.write_bytes(path.read_bytes()[:60])
+    resign(index_dir)
+    refused(index_dir, f"{segment}/passages.faiss")
+
+
+@pytest.mark.parametrize("edit", ["rename", "counts", "drop"])
+def test_document_list_that_disagrees_with_the_tables(index_dir: Path, edit: str) -> None:
+    manifest = manifest_of(grown(index_dir))
+    if edit == "rename":
+        manifest["documents"][2]["source"] = "other.txt"
+    elif edit == "counts":
+        manifest["documents"][0]["sentences"] += 1
+    else:
+        manifest["documents"].pop()
+    write_manifest(index_dir, manifest)
+    refused(index_dir, MANIFEST, "document list")

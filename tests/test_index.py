@@ -11,6 +11,7 @@ import pytest
 
 from index import CorpusIndex, IndexBuildError, IndexLoadError, cached_index
 from index.cache import cache_key
+from index.store import FORMAT_VERSION
 from ingest import ChunkingParams, Document, default_documents
 
 NON_ASCII = Document(
@@ -58,7 +59,7 @@ def test_every_span_slices_back(fake_encoder) -> None:  # type: ignore[no-untype
 def test_manifest_records_what_load_checks(tmp_path: Path, fake_encoder) -> None:  # type: ignore[no-untyped-def]
     _build(fake_encoder).save(tmp_path / "idx")
     manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
-    assert manifest["format_version"] == 1
+    assert manifest["format_version"] == FORMAT_VERSION == 2
     assert manifest["model"] == {"name": "fake-hashing-encoder", "dimension": 64}
     assert manifest["chunking"] == {"sentences_per_passage": ChunkingParams().sentences_per_passage,
                                     "overlap": ChunkingParams().overlap,

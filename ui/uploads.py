@@ -124,7 +124,7 @@ def read_uploads(base: QA, files: Sequence[str] | None,
     """
     documents: list[Document] = []
     problems: list[str] = []
-    taken = {document.doc_id for document in base.documents}
+    taken = {document.doc_id for document in base.index.documents}
     for file in files or []:
         path = Path(file)
         try:
@@ -139,7 +139,7 @@ def read_uploads(base: QA, files: Sequence[str] | None,
         documents.append(Document(doc_id=label, source=label, text=document.text))
     if not documents:
         return None, problems
-    engine = QA.from_documents([*base.documents, *documents], encoder=encoder or base.encoder)
+    engine = QA.from_documents([*base.index.documents, *documents], encoder=encoder or base.encoder)
     logger.info("session corpus: %s", ", ".join(d.source for d in documents))
     return SessionCorpus(engine=engine, uploads=tuple(d.source for d in documents)), problems
 
