@@ -40,6 +40,17 @@ class LexicalIndex:
         model.index(tokenize(texts), show_progress=False)
         return cls(model, len(texts))
 
+    @classmethod
+    def from_tokens(cls, tokens: list[list[str]]) -> LexicalIndex:
+        """Index already tokenized texts (``tokenize`` output); item i is ``tokens[i]``.
+
+        Why: a session's layered corpus needs BM25 statistics over the shared corpus plus
+        its uploads; the shared texts are tokenized once and reused, not re-read per upload.
+        """
+        model = bm25s.BM25()
+        model.index(tokens, show_progress=False)
+        return cls(model, len(tokens))
+
     def save(self, folder: Path) -> None:
         """Write JSON + ``.npy`` files into ``folder`` (no pickle)."""
         self._model.save(str(folder), allow_pickle=False)

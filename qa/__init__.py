@@ -15,13 +15,23 @@ every deliberate refusal and lets real bugs surface. They are re-exported here s
 from index.errors import IndexBuildError, IndexLoadError
 from ingest.corpus import DEFAULT_CORPUS_TITLE
 from ingest.errors import IngestError, SpeechQAError
-from qa.engine import QA, ask, default_engine
+from ingest.readers import SUPPORTED_SUFFIXES
+from qa.engine import DEFAULT_EXAMPLES, QA, ask, default_engine
 from qa.errors import QAError, QuestionError
 from qa.ranking import RankingWeights
+from qa.session import (
+    IndexingProgress,
+    UploadProblem,
+    UploadResult,
+    UploadSession,
+    UploadSessions,
+    release_memory,
+)
 from qa.types import Answer, Passage, Span
 
 __all__ = [
-    "DEFAULT_CORPUS_TITLE", "QA", "Answer", "IndexBuildError", "IndexLoadError", "IngestError",
+    "DEFAULT_CORPUS_TITLE", "DEFAULT_EXAMPLES", "QA", "SUPPORTED_SUFFIXES", "IndexingProgress",
+    "UploadProblem", "UploadResult", "UploadSession", "UploadSessions", "release_memory", "Answer", "IndexBuildError", "IndexLoadError", "IngestError",
     "Passage", "QAError", "QuestionError", "RankingWeights", "Span", "SpeechQAError", "ask",
     "default_engine",
 ]

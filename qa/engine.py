@@ -19,7 +19,7 @@ import numpy as np
 from index import CorpusIndex, Encoder, cached_index, default_encoder
 from index.encoder import token_encoder
 from index.store import BuildProgress, build_and_save
-from ingest import ChunkingParams, Document, default_documents, load_documents
+from ingest import DEFAULT_CORPUS_TITLE, ChunkingParams, Document, default_documents, load_documents
 from qa.errors import QuestionError
 from qa.question import clean_question
 from qa.ranking import RankingWeights, rank
@@ -35,6 +35,15 @@ logger = logging.getLogger(__name__)
 
 MAX_TOP_K = 50
 
+DEFAULT_EXAMPLES: tuple[str, ...] = (
+    "When did Dalian receive the Global 500 award?",
+    "Who proposed the Dalian Environmental Model Zone?",
+    "When did Ryutaro Hashimoto visit China?",
+    "How many projects did the investment include?",
+    "What is Dalian's urban development idea?",
+)
+"""Questions the bundled speech answers (checked by the tests): the page's examples."""
+
 
 def _check_top_k(top_k: object) -> int:
     if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
@@ -49,7 +58,8 @@ class QA:
     """
 
     def __init__(self, index_loader: Callable[[], CorpusIndex], encoder: Encoder | None = None,
-                 weights: RankingWeights | None = None, cache_size: int = 512) -> None:
+                 weights: RankingWeights | None = None, cache_size: int = 512, *,
+                 name: str | None = None, is_default_corpus: bool = False) -> None:
         """Cheap: nothing is read or embedded until the first question (or ``warm_up``).
 
         Args:
@@ -57,7 +67,11 @@ class QA:
             encoder: Embeds questions; the bundled model by default.
             weights: Ranking parameters; the fitted defaults by default.
             cache_size: Answers kept for repeated questions.
+            name: What the collection is called (an index directory's name), if anything.
+            is_default_corpus: True only for the bundled speech (``QA.default``).
         """
+        self.name = name
+        self.is_default_corpus = is_default_corpus
         self._index_loader = index_loader
         self._index: CorpusIndex | None = None
         self._encoder = encoder
@@ -72,7 +86,7 @@ class QA:
         """The bundled speech; its index is cached in the user cache dir on first use."""
         def load() -> CorpusIndex:
             return cached_index(default_documents(), encoder or default_encoder())
-        return cls(load, encoder)
+        return cls(load, encoder, name=DEFAULT_CORPUS_TITLE, is_default_corpus=True)
 
     @classmethod
     def load(cls, index_dir: Path | str, encoder: Encoder | None = None) -> QA:
@@ -85,7 +99,7 @@ class QA:
         """
         name = (encoder or default_encoder()).name
         index = CorpusIndex.load(index_dir, expected_model=name)
-        return cls(lambda: index, encoder)
+        return cls(lambda: index, encoder, name=Path(index_dir).absolute().name or None)
 
     @classmethod
     def from_paths(cls, paths: Sequence[Path | str], index_dir: Path | str | None = None,
@@ -152,6 +166,20 @@ class QA:
     def documents(self) -> list[Document]:
         """The corpus' documents (repaired texts)."""
         return self.index.documents
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """Names of the corpus' documents, as answers cite them."""
+        return tuple(document.source for document in self.documents)
+
+    @property
+    def examples(self) -> tuple[str, ...]:
+        """Example questions this corpus is known to answer: the speech's curated ones.
+
+        Why none for other collections: an example must be a question the documents
+        answer, and nothing here can write one honestly for an arbitrary collection.
+        """
+        return DEFAULT_EXAMPLES if self.is_default_corpus else ()
 
     def warm_up(self) -> None:
         """Load the index and the model now, so the first question is as fast as the rest."""

@@ -1,0 +1,273 @@
+"""A session's documents layered over a shared index, presented to the ranking as one corpus.
+
+Why layered: an upload used to rebuild an index over the shared corpus *plus* the files,
+re-embedding the whole shared corpus (78 s for a 400-byte file over 3,000 sentences). Here
+only the uploaded texts are embedded (``index_document``); ``layer`` then joins the shared
+index and the session's pieces into one ``CorpusIndex``, exactly as ``CorpusIndex.build``
+would lay out the same documents (shared ones first), so the ranking sees one corpus.
+
+Why a real ``CorpusIndex`` and not a view: the ranking reads many of its attributes
+(tables, vectors with numpy fancy indexing, BM25, FAISS for candidates, token vectors), and
+it changes (paraphrase features are being added). A real index built from the public
+constructor keeps "the same ranking and confidence as a single index" true by construction:
+BM25 statistics (IDF, average length), z-scores, ranks and the candidate sample all cover
+the union. The price is memory, measured in ``bench/RESULTS.md``: each session holds a copy
+of the shared corpus' vectors (1.5 KB per sentence and per passage) and, when late
+interaction is on (union of at most ``LATE_INTERACTION_MAX_SENTENCES`` sentences), of its
+token vectors (about 22 KB per sentence). The shared corpus' BM25 tokens are computed once
+per process and shared by every session.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from index import CorpusIndex, Encoder, PassageRecord, SentenceRecord, tokenize
+from index.encoder import token_encoder
+from index.lexical import LexicalIndex
+from index.store import LATE_INTERACTION_MAX_SENTENCES
+from index.vectors import build_vector_index
+from ingest import ChunkingParams, Document, corpus_hash, make_passages, split_sentences
+from qa.errors import QAError
+
+ENCODE_CHUNK = 256
+"""Texts per model call while indexing an upload: progress and cancellation are checked
+between chunks. Texts are sorted by length first, so chunking costs no extra padding."""
+
+
+class IndexingCancelled(QAError):
+    """The session ended (or was cleared) while its upload was being indexed."""
+
+
+@dataclass(frozen=True)
+class IndexedDocument:
+    """One uploaded document, split and embedded on its own (ids local to it).
+
+    Attributes:
+        document: The repaired document.
+        sentences: Its sentences (``doc`` 0, sentence ids from 0).
+        passages: Its passages (``first``/``last`` are local sentence ids).
+        sentence_vectors: ``(len(sentences), dim)`` normalised float32.
+        passage_vectors: ``(len(passages), dim)``.
+        sentence_words: BM25 tokens of each sentence.
+        passage_words: BM25 tokens of each passage.
+        sentence_tokens: float16 token vectors of every sentence, flat, or None.
+        token_counts: Token rows of each sentence (with ``sentence_tokens``), or None.
+    """
+
+    document: Document
+    sentences: tuple[SentenceRecord, ...]
+    passages: tuple[PassageRecord, ...]
+    sentence_vectors: np.ndarray
+    passage_vectors: np.ndarray
+    sentence_words: tuple[list[str], ...]
+    passage_words: tuple[list[str], ...]
+    sentence_tokens: np.ndarray | None = None
+    token_counts: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class SplitDocument:
+    """A document cut into sentences and passages, before any embedding (cheap)."""
+
+    document: Document
+    sentences: tuple[SentenceRecord, ...]
+    passages: tuple[PassageRecord, ...]
+
+    @property
+    def texts(self) -> list[str]:
+        """Distinct texts to embed: sentences first, then passages that are not a sentence."""
+        text = self.document.text
+        unique = dict.fromkeys(text[s.start:s.end] for s in self.sentences)
+        unique.update(dict.fromkeys(text[p.start:p.end] for p in self.passages))
+        return list(unique)
+
+
+def split_document(document: Document, params: ChunkingParams) -> SplitDocument:
+    """Sentences and passages of one document, numbered as if it were alone."""
+    spans = split_sentences(document.text)
+    sentences = tuple(SentenceRecord(0, s.start, s.end, s.paragraph) for s in spans)
+    passages = tuple(PassageRecord(0, p.start, p.end, p.paragraph, p.first_sentence, p.last_sentence)
+                     for p in make_passages(spans, params))
+    return SplitDocument(document, sentences, passages)
+
+
+def _encode_sorted(texts: list[str], encode: Callable[[list[str]], tuple[np.ndarray, list[np.ndarray]]],
+                   on_texts: Callable[[int], None], cancelled: Callable[[], bool]
+                   ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Encode ``texts`` in length-sorted chunks, reporting progress and honouring cancellation.
+
+    Why sorted: the model pads each batch to its longest text; sorting the whole list (as
+    sentence-transformers does within one call) keeps chunked calls as cheap as one call.
+    """
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    vectors: np.ndarray | None = None
+    tokens: list[np.ndarray] = [np.zeros((0, 0), dtype=np.float16)] * len(texts)
+    for begin in range(0, len(order), ENCODE_CHUNK):
+        if cancelled():
+            raise IndexingCancelled("indexing cancelled")
+        chunk = order[begin:begin + ENCODE_CHUNK]
+        chunk_vectors, chunk_tokens = encode([texts[i] for i in chunk])
+        if vectors is None:
+            vectors = np.zeros((len(texts), chunk_vectors.shape[1]), dtype=np.float32)
+        vectors[chunk] = chunk_vectors
+        for i, rows in zip(chunk, chunk_tokens, strict=False):
+            tokens[i] = rows.astype(np.float16)
+        on_texts(len(chunk))
+    if vectors is None:
+        vectors = np.zeros((0, 0), dtype=np.float32)
+    return vectors, tokens
+
+
+def index_document(split: SplitDocument, encoder: Encoder, *, with_tokens: bool,
+                   on_texts: Callable[[int], None] = lambda n: None,
+                   cancelled: Callable[[], bool] = lambda: False) -> IndexedDocument:
+    """Embed one document's sentences and passages (each distinct text once).
+
+    Mirrors ``CorpusIndex.build``: sentences get their token vectors from the same forward
+    pass when ``with_tokens``; a passage identical to a sentence reuses its vector.
+
+    Args:
+        split: The document, split.
+        encoder: The shared engine's encoder.
+        with_tokens: Also keep sentence token vectors (late interaction).
+        on_texts: Called with the number of texts embedded after each chunk.
+        cancelled: Polled between chunks; True stops with ``IndexingCancelled``.
+    """
+    text = split.document.text
+    sentence_texts = [text[s.start:s.end] for s in split.sentences]
+    passage_texts = [text[p.start:p.end] for p in split.passages]
+    sentence_unique = list(dict.fromkeys(sentence_texts))
+    known = set(sentence_unique)
+    passage_only = [t for t in dict.fromkeys(passage_texts) if t not in known]
+    tokens_from = token_encoder(encoder) if with_tokens else None
+
+    def plain(texts: list[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+        return encoder.encode(texts), []
+
+    def with_token_rows(texts: list[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+        assert tokens_from is not None
+        return tokens_from.encode_with_tokens(texts)
+
+    head, head_tokens = _encode_sorted(sentence_unique, with_token_rows if tokens_from else plain,
+                                       on_texts, cancelled)
+    tail, _ = _encode_sorted(passage_only, plain, on_texts, cancelled)
+    row = {t: i for i, t in enumerate(sentence_unique)}
+    row.update({t: len(sentence_unique) + i for i, t in enumerate(passage_only)})
+    dimension = encoder.dimension
+    vectors = np.concatenate([head.reshape(-1, dimension), tail.reshape(-1, dimension)])
+    sentence_tokens: np.ndarray | None = None
+    counts: np.ndarray | None = None
+    if tokens_from is not None:
+        per_sentence = [head_tokens[row[t]] for t in sentence_texts]
+        counts = np.array([len(rows) for rows in per_sentence], dtype=np.int64)
+        sentence_tokens = (np.concatenate(per_sentence) if per_sentence
+                           else np.zeros((0, dimension), dtype=np.float16)).astype(np.float16)
+    return IndexedDocument(
+        document=split.document, sentences=split.sentences, passages=split.passages,
+        sentence_vectors=np.ascontiguousarray(vectors[[row[t] for t in sentence_texts]]
+                                              .reshape(-1, dimension)),
+        passage_vectors=np.ascontiguousarray(vectors[[row[t] for t in passage_texts]]
+                                             .reshape(-1, dimension)),
+        sentence_words=tuple(tokenize(sentence_texts)) if sentence_texts else (),
+        passage_words=tuple(tokenize(passage_texts)) if passage_texts else (),
+        sentence_tokens=sentence_tokens, token_counts=counts,
+    )
+
+
+@dataclass(frozen=True)
+class _BaseWords:
+    sentences: tuple[list[str], ...]
+    passages: tuple[list[str], ...]
+
+
+_BASE_WORDS: weakref.WeakKeyDictionary[CorpusIndex, _BaseWords] = weakref.WeakKeyDictionary()
+_BASE_LOCK = threading.Lock()
+
+
+def base_words(base: CorpusIndex) -> _BaseWords:
+    """BM25 tokens of the shared corpus' sentences and passages, computed once per index.
+
+    Why cached: every session's union BM25 needs them; tokenizing 3,000 sentences costs a
+    few hundred milliseconds, which the first upload should not pay (servers call
+    ``prepare_layering`` at start).
+    """
+    with _BASE_LOCK:
+        cached = _BASE_WORDS.get(base)
+        if cached is None:
+            sentences = [base.sentence_text(i) for i in range(len(base.sentences))]
+            passages = [base.passage_text(i) for i in range(len(base.passages))]
+            cached = _BaseWords(tuple(tokenize(sentences)) if sentences else (),
+                                tuple(tokenize(passages)) if passages else ())
+            _BASE_WORDS[base] = cached
+        return cached
+
+
+def chunking_of(base: CorpusIndex) -> ChunkingParams:
+    """The chunking the shared index was built with (uploads are cut the same way)."""
+    stored = base.manifest.get("chunking")
+    return ChunkingParams(**stored) if isinstance(stored, dict) else ChunkingParams()
+
+
+def late_interaction_fits(base: CorpusIndex, extra_sentences: int) -> bool:
+    """Whether a single index over base + ``extra_sentences`` would keep token vectors."""
+    return base.sentence_tokens is not None and \
+        len(base.sentences) + extra_sentences <= LATE_INTERACTION_MAX_SENTENCES
+
+
+def layer(base: CorpusIndex, pieces: Sequence[IndexedDocument]) -> CorpusIndex:
+    """One ``CorpusIndex`` over the shared corpus followed by the session's documents.
+
+    The result is laid out as ``CorpusIndex.build(base.documents + uploads)`` would lay it
+    out, so the ranking gives the same answers and confidences. Exact (flat) vector search
+    over the union: a session is small next to the cost of training an approximate index.
+    Nothing is embedded here.
+    """
+    documents = list(base.documents)
+    sentences = list(base.sentences)
+    passages = list(base.passages)
+    for piece in pieces:
+        doc, first = len(documents), len(sentences)
+        documents.append(piece.document)
+        sentences.extend(SentenceRecord(doc, s.start, s.end, s.paragraph) for s in piece.sentences)
+        passages.extend(PassageRecord(doc, p.start, p.end, p.paragraph, p.first + first, p.last + first)
+                        for p in piece.passages)
+    words = base_words(base)
+    sentence_bm25 = LexicalIndex.from_tokens(
+        [*words.sentences, *(w for piece in pieces for w in piece.sentence_words)])
+    passage_bm25 = LexicalIndex.from_tokens(
+        [*words.passages, *(w for piece in pieces for w in piece.passage_words)])
+    sentence_vectors = np.concatenate([base.sentence_vectors, *(p.sentence_vectors for p in pieces)])
+    sentence_index, sentence_info = build_vector_index(sentence_vectors, threshold=len(sentence_vectors) + 1)
+    del sentence_vectors
+    passage_vectors = np.concatenate([base.passage_vectors, *(p.passage_vectors for p in pieces)])
+    passage_index, passage_info = build_vector_index(passage_vectors, threshold=len(passage_vectors) + 1)
+    del passage_vectors
+    tokens: np.ndarray | None = None
+    offsets: np.ndarray | None = None
+    added = len(sentences) - len(base.sentences)
+    if late_interaction_fits(base, added) and all(p.sentence_tokens is not None for p in pieces) \
+            and base.sentence_token_offsets is not None and base.sentence_tokens is not None:
+        tokens = np.concatenate([base.sentence_tokens, *(p.sentence_tokens for p in pieces
+                                                         if p.sentence_tokens is not None)])
+        counts = [np.diff(base.sentence_token_offsets),
+                  *(p.token_counts for p in pieces if p.token_counts is not None)]
+        offsets = np.zeros(len(sentences) + 1, dtype=np.int64)
+        np.cumsum(np.concatenate(counts), out=offsets[1:])
+    manifest = dict(base.manifest)
+    manifest.pop("files", None)
+    manifest.update({
+        "vector_index": sentence_info["kind"],
+        "vector_indexes": {"sentences": sentence_info, "passages": passage_info},
+        "corpus_hash": corpus_hash(documents),
+        "counts": {"documents": len(documents), "sentences": len(sentences), "passages": len(passages)},
+        "late_interaction": tokens is not None,
+        "layered": {"base_documents": len(base.documents), "session_documents": len(pieces)},
+    })
+    return CorpusIndex(documents, sentences, passages, sentence_index, passage_index,
+                       sentence_bm25, passage_bm25, manifest, tokens, offsets)

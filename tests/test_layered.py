@@ -1,0 +1,148 @@
+"""Uploads layered over a shared index rank exactly like one index built over both.
+
+The layered corpus embeds only the uploads; these tests hold it to "the same ranking and
+confidence as a single index": the same tables, BM25 statistics over the union, and the
+same answers, passages and confidences (within float tolerance) for every question, with
+every sentence scored and with the candidate ranking of big corpora.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from index import CorpusIndex
+from ingest import Document, default_documents
+from qa import QA
+from qa.layered import base_words, chunking_of, index_document, late_interaction_fits, layer, split_document
+from qa.ranking import RankingWeights, rank
+
+LIGHTHOUSE = Document("lighthouse.txt", "lighthouse.txt", (
+    "Harbour notes\n\n"
+    "The Zorbland lighthouse was painted teal in 1887 by its keeper, Ana Vell. "
+    "It stands on the northern cliffs above the old fishing harbour.\n\n"
+    "The harbour itself silted up in 1920 and was dredged again in 1954. "
+    "Dalian also has a harbour, which the speech mentions only in passing."))
+TRAMS = Document("trams.md", "trams.md", (
+    "The Varnel tram museum keeps eleven restored trams. The oldest tram dates from 1899. "
+    "Visitors may ride the 1925 tram on Sundays.\n\nEnvironmental protection matters to the "
+    "museum too: its roof carries solar panels installed in 2019."))
+
+QUESTIONS = [
+    "When did Dalian receive the Global 500 award?",
+    "What colour was the Zorbland lighthouse painted?",
+    "How many trams does the Varnel museum keep?",
+    "When was the harbour dredged?",
+    "Who proposed the Dalian Environmental Model Zone?",
+    "What is on the museum roof?",
+    "How is the weather on Mars?",
+]
+
+
+def layered_and_single(encoder: object) -> tuple[CorpusIndex, CorpusIndex]:
+    base = CorpusIndex.build(default_documents(), encoder)  # type: ignore[arg-type]
+    params = chunking_of(base)
+    pieces = []
+    for document in (LIGHTHOUSE, TRAMS):
+        extra = sum(len(p.sentences) for p in pieces)
+        split = split_document(document, params)
+        pieces.append(index_document(split, encoder,  # type: ignore[arg-type]
+                                     with_tokens=late_interaction_fits(base, extra + len(split.sentences))))
+    single = CorpusIndex.build([*base.documents, LIGHTHOUSE, TRAMS], encoder)  # type: ignore[arg-type]
+    return layer(base, pieces), single
+
+
+def assert_same_tables(layered: CorpusIndex, single: CorpusIndex) -> None:
+    assert [d.source for d in layered.documents] == [d.source for d in single.documents]
+    assert layered.sentences == single.sentences
+    assert layered.passages == single.passages
+    assert np.array_equal(layered.sentence_passage, single.sentence_passage)
+    np.testing.assert_allclose(layered.sentence_vectors, single.sentence_vectors, atol=1e-5)
+    np.testing.assert_allclose(layered.passage_vectors, single.passage_vectors, atol=1e-5)
+    for word in ["harbour", "dalian", "tram", "environment", "protect", "1954"]:
+        np.testing.assert_allclose(layered.sentence_bm25.scores([word]), single.sentence_bm25.scores([word]),
+                                   rtol=1e-5)
+        np.testing.assert_allclose(layered.passage_bm25.scores([word]), single.passage_bm25.scores([word]),
+                                   rtol=1e-5)
+    assert (layered.sentence_tokens is None) == (single.sentence_tokens is None)
+    if single.sentence_tokens is not None:
+        assert np.array_equal(layered.sentence_token_offsets, single.sentence_token_offsets)
+        np.testing.assert_allclose(layered.sentence_tokens.astype(np.float32),
+                                   single.sentence_tokens.astype(np.float32), atol=2e-3)
+
+
+def assert_same_answers(layered: CorpusIndex, single: CorpusIndex, encoder: object,
+                        full_ranking_max: int) -> None:
+    from index.encoder import token_encoder
+
+    tokens_from = token_encoder(encoder)
+    for question in QUESTIONS:
+        if tokens_from is not None and single.sentence_tokens is not None:
+            vectors, tokens = tokens_from.encode_with_tokens([question])
+            question_tokens = tokens[0]
+        else:
+            vectors, question_tokens = encoder.encode([question]), None  # type: ignore[attr-defined]
+        got = rank(layered, question, vectors[0], 5, RankingWeights(), question_tokens, full_ranking_max)
+        want = rank(single, question, vectors[0], 5, RankingWeights(), question_tokens, full_ranking_max)
+        assert got.answer == want.answer, question
+        assert got.confidence == pytest.approx(want.confidence, abs=1e-4), question
+        assert [(p.source, p.start, p.end, p.highlights) for p in got.passages] == \
+               [(p.source, p.start, p.end, p.highlights) for p in want.passages], question
+        assert [p.score for p in got.passages] == pytest.approx([p.score for p in want.passages], abs=1e-4)
+
+
+def test_layered_tables_equal_one_index_fake_encoder(fake_encoder: object) -> None:
+    layered, single = layered_and_single(fake_encoder)
+    assert_same_tables(layered, single)
+    assert layered.manifest["counts"] == single.manifest["counts"]
+    assert layered.manifest["corpus_hash"] == single.manifest["corpus_hash"]
+
+
+@pytest.mark.parametrize("full_ranking_max", [5_000, 10])  # every sentence; candidates only
+def test_layered_answers_equal_one_index_fake_encoder(fake_encoder: object, full_ranking_max: int) -> None:
+    layered, single = layered_and_single(fake_encoder)
+    assert_same_answers(layered, single, fake_encoder, full_ranking_max)
+
+
+@pytest.mark.parametrize("full_ranking_max", [5_000, 10])
+def test_layered_answers_equal_one_index_real_model(real_encoder: object, full_ranking_max: int) -> None:
+    """The product's model, with late interaction (token vectors) over the union."""
+    layered, single = layered_and_single(real_encoder)
+    assert layered.sentence_tokens is not None
+    assert_same_tables(layered, single)
+    assert_same_answers(layered, single, real_encoder, full_ranking_max)
+    answer = rank(layered, QUESTIONS[1], real_encoder.encode([QUESTIONS[1]])[0], 3,  # type: ignore[attr-defined]
+                  RankingWeights())
+    assert answer.passages[0].source == "lighthouse.txt"
+
+
+def test_base_words_are_shared_and_unchanged_by_layering(fake_encoder: object) -> None:
+    base = CorpusIndex.build(default_documents(), fake_encoder)  # type: ignore[arg-type]
+    words = base_words(base)
+    before = [list(w) for w in words.sentences]
+    piece = index_document(split_document(LIGHTHOUSE, chunking_of(base)), fake_encoder,  # type: ignore[arg-type]
+                           with_tokens=False)
+    layer(base, [piece])
+    layer(base, [piece])
+    assert base_words(base) is words
+    assert [list(w) for w in words.sentences] == before
+
+
+def test_the_shared_index_is_never_re_embedded(fake_encoder: object) -> None:
+    """Only the upload's own texts reach the model."""
+    base = CorpusIndex.build(default_documents(), fake_encoder)  # type: ignore[arg-type]
+    seen: list[str] = []
+
+    class Counting:
+        name, dimension = fake_encoder.name, fake_encoder.dimension  # type: ignore[attr-defined]
+
+        def encode(self, texts: list[str], **_: object) -> np.ndarray:
+            seen.extend(texts)
+            return fake_encoder.encode(texts)  # type: ignore[attr-defined]
+
+    piece = index_document(split_document(LIGHTHOUSE, chunking_of(base)), Counting(),  # type: ignore[arg-type]
+                           with_tokens=False)
+    merged = layer(base, [piece])
+    assert seen and all(text in LIGHTHOUSE.text for text in seen)
+    engine = QA(lambda: merged, fake_encoder)  # type: ignore[arg-type]
+    assert engine.ask("What colour was the Zorbland lighthouse painted?").passages[0].source == "lighthouse.txt"
