@@ -71,16 +71,29 @@ def _megabytes(chars: int) -> str:
     return f"{chars / 1_000_000:.1f} MB"
 
 
+UNREADABLE = "unreadable"
+OVER_BUDGET = "over_budget"
+BUSY = "busy"
+
+
 @dataclass(frozen=True)
 class UploadProblem:
-    """A file that was not added, and why (one line, naming the file)."""
+    """A file that was not added, and why (one line, naming the file).
+
+    Attributes:
+        file: The file's name.
+        message: One line for a person, naming the file.
+        kind: ``"unreadable"`` (unsupported, corrupt, empty...), ``"over_budget"`` or
+            ``"busy"`` (the indexing queue is full: try again later).
+    """
 
     file: str
     message: str
+    kind: str = UNREADABLE
 
     def to_dict(self) -> dict[str, str]:
         """JSON-ready form."""
-        return {"file": self.file, "message": self.message}
+        return {"file": self.file, "message": self.message, "kind": self.kind}
 
 
 @dataclass(frozen=True)
@@ -171,13 +184,14 @@ class IndexingQueue:
             job = self._queue.get()
             if job is None:
                 return
+            finished = job.finished
             try:
                 job.session._run(job)
             except Exception:  # a real fault: logged with its traceback, the worker lives on
                 logger.exception("indexing an upload failed")
             finally:
-                job.finished.set()
-                del job
+                del job  # before waking waiters: a closed session must be collectable then
+                finished.set()
 
     def close(self) -> None:
         """Stop the worker after the current job (queued jobs are dropped)."""
@@ -245,7 +259,7 @@ class UploadSession:
     def progress(self) -> IndexingProgress:
         """Where indexing stands, for a progress bar."""
         with self._lock:
-            jobs = [job for job in self._jobs if not job.finished.is_set()]
+            jobs = self._jobs = [job for job in self._jobs if not job.finished.is_set()]
             pending = tuple(split.document.source for job in jobs for split in job.splits
                             if split.document.source not in self.sources)
         if not jobs:
@@ -264,7 +278,7 @@ class UploadSession:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             with self._lock:
-                jobs = [job for job in self._jobs if not job.finished.is_set()]
+                jobs = self._jobs = [job for job in self._jobs if not job.finished.is_set()]
             if not jobs:
                 return True
             left = None if deadline is None else deadline - time.monotonic()
@@ -318,7 +332,7 @@ class UploadSession:
                         f"{document.source}: over this session's budget of "
                         f"{_megabytes(self.budget_chars)} of text ({_megabytes(size)} more after "
                         f"{_megabytes(used)} already uploaded); start over with fewer or smaller "
-                        "files")))
+                        "files"), OVER_BUDGET))
                     continue
                 label = _unique(document.source, taken)
                 accepted.append(Document(doc_id=label, source=label, text=document.text))
@@ -334,7 +348,8 @@ class UploadSession:
                 else:
                     found.extend(UploadProblem(d.source, (
                         f"{d.source}: the server is busy indexing other uploads "
-                        f"({self._work.max_size} waiting); try again in a minute")) for d in accepted)
+                        f"({self._work.max_size} waiting); try again in a minute"), BUSY)
+                        for d in accepted)
                     accepted = []
             return UploadResult(tuple(d.source for d in accepted), self.sources, tuple(found),
                                 tuple(d.source for d in accepted))
@@ -379,8 +394,6 @@ class UploadSession:
         finally:
             job.current = ""
             job.splits = []  # the texts live on in the pieces; drop the job's copy
-            with self._lock:
-                self._jobs = [other for other in self._jobs if other is not job]
             if cancelled():
                 release_memory()
 

@@ -125,7 +125,8 @@ def test_upload_then_ask_cites_the_upload(served: Served, client: Client, tmp_pa
     status = client.predict([handle_file(str(notes))], api_name="/upload")
     result = client.predict("What colour was the Zorbland lighthouse painted?", 3, api_name="/ask")
 
-    assert "lighthouse.txt" in status
+    assert status == {"added": ["lighthouse.txt"], "sources": ["lighthouse.txt"], "problems": [],
+                      "pending": []}
     assert result["passages"][0]["source"] == "lighthouse.txt"
     assert "teal" in result["answer"]
     assert_offsets(result)
@@ -159,7 +160,7 @@ def test_several_formats_upload_together(client: Client, tmp_path: Path) -> None
     garden = client.predict("When did the Quillon rose garden open?", 1, api_name="/ask")
     trams = client.predict("How many trams does the Varnel museum keep?", 1, api_name="/ask")
 
-    assert "garden.md" in status and "museum.html" in status
+    assert status["added"] == ["garden.md", "museum.html"] and not status["problems"]
     assert garden["passages"][0]["source"] == "garden.md" and "1932" in garden["answer"]
     assert trams["passages"][0]["source"] == "museum.html" and "eleven" in trams["answer"]
 
@@ -171,13 +172,16 @@ def test_unreadable_upload_is_reported_and_the_page_keeps_working(client: Client
     good.write_text(LIGHTHOUSE, encoding="utf-8")
 
     status = client.predict([handle_file(str(broken))], api_name="/upload")
-    assert "Could not read broken.pdf" in status
-    assert "still go to the speech" in status
+    assert status["added"] == [] and status["sources"] == []
+    [problem] = status["problems"]
+    assert problem["file"] == "broken.pdf" and problem["kind"] == "unreadable"
+    assert problem["message"].startswith("broken.pdf:") and "\n" not in problem["message"]
     assert "2001" in client.predict(GLOBAL_500, api_name="/ask")["answer"]
 
     # With a good file alongside, the good one is used and the bad one still reported.
     status = client.predict([handle_file(str(broken)), handle_file(str(good))], api_name="/upload")
-    assert "broken.pdf" in status and "lighthouse.txt" in status
+    assert status["added"] == ["lighthouse.txt"]
+    assert [p["file"] for p in status["problems"]] == ["broken.pdf"]
     result = client.predict("What colour was the Zorbland lighthouse painted?", 1, api_name="/ask")
     assert result["passages"][0]["source"] == "lighthouse.txt"
 
