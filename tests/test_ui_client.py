@@ -258,3 +258,115 @@ def test_the_cli_does_not_import_gradio_until_serve() -> None:
     code = "import sys; from ui.cli import build_parser; build_parser(); print('gradio' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def serve_app(engine: QA, sessions: Any = None) -> tuple[str, Any]:
+    """``build_app`` served on a free loopback port (``launch`` takes no sessions argument)."""
+    from ui.app import build_app
+    from ui.uploads import private_upload_folder
+
+    private_upload_folder()
+    app = build_app(engine, sessions=sessions)
+    app.queue(default_concurrency_limit=4)
+    port = free_port()
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+               ssr_mode=False)
+    return f"http://127.0.0.1:{port}/", app
+
+
+@dataclass
+class Budgeted:
+    """A page over the speech whose sessions may upload only a few hundred characters."""
+
+    url: str
+    sessions: Any
+
+
+@pytest.fixture(scope="module")
+def budgeted(served: Served) -> Iterator[Budgeted]:
+    from qa import UploadSessions
+
+    sessions = UploadSessions(served.engine, budget_chars=len(LIGHTHOUSE) + 50)
+    url, app = serve_app(served.engine, sessions)
+    try:
+        yield Budgeted(url, sessions)
+    finally:
+        app.close()
+
+
+def test_session_budget_is_a_clear_problem(budgeted: Budgeted, tmp_path: Path) -> None:
+    client = Client(budgeted.url, verbose=False)
+    notes = tmp_path / "lighthouse.txt"
+    notes.write_text(LIGHTHOUSE, encoding="utf-8")
+    more = tmp_path / "more.txt"
+    more.write_text(LIGHTHOUSE.replace("Zorbland", "Quillon"), encoding="utf-8")
+
+    first = client.predict([handle_file(str(notes))], api_name="/upload")
+    second = client.predict([handle_file(str(more))], api_name="/upload")
+
+    assert first["added"] == ["lighthouse.txt"]
+    assert second["added"] == [] and second["sources"] == ["lighthouse.txt"]
+    [problem] = second["problems"]
+    assert problem["kind"] == "over_budget" and problem["file"] == "more.txt"
+    assert problem["message"].startswith("more.txt: over this session's budget")
+    result = client.predict("What colour was the Zorbland lighthouse painted?", 1, api_name="/ask")
+    assert result["passages"][0]["source"] == "lighthouse.txt"
+
+
+def test_a_closed_client_session_is_freed(budgeted: Budgeted, tmp_path: Path) -> None:
+    """Gradio's unload event (the tab closed) releases the visitor's engine right away."""
+    client = Client(budgeted.url, verbose=False)
+    notes = tmp_path / "lighthouse.txt"
+    notes.write_text(LIGHTHOUSE, encoding="utf-8")
+    before = len(budgeted.sessions)
+    assert client.predict([handle_file(str(notes))], api_name="/upload")["added"] == ["lighthouse.txt"]
+    assert len(budgeted.sessions) == before + 1
+
+    client.close()
+
+    deadline = time.monotonic() + 30
+    while len(budgeted.sessions) > before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(budgeted.sessions) == before
+
+
+def test_a_custom_index_page_names_its_collection(tmp_path: Path) -> None:
+    """Over ``serve --index DIR`` nothing on the page speaks of the speech."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "lighthouse.txt").write_text(LIGHTHOUSE, encoding="utf-8")
+    (docs / "trams.md").write_text("# Trams\n\nThe Varnel tram museum keeps eleven restored trams.\n",
+                                   encoding="utf-8")
+    QA.from_paths([docs], index_dir=tmp_path / "harbour-notes")
+    engine = QA.load(tmp_path / "harbour-notes")
+    assert not engine.is_default_corpus and engine.examples == ()
+    url, app = serve_app(engine)
+    try:
+        client = Client(url, verbose=False)
+        config = client.config
+        props = [component.get("props", {}) for component in config["components"]]
+        texts = " ".join(str(p.get(key, "")) for p in props for key in ("value", "label", "placeholder"))
+        assert config["title"] == "Ask your documents"
+        assert "Ask your documents" in texts and "harbour-notes" in texts and "lighthouse.txt" in texts
+        assert "Back to the collection alone" in texts
+        assert "Dalian" not in texts and "speech" not in texts.lower()
+        assert not any(p.get("elem_id") == "examples" for p in props), "examples invented for a collection"
+        upload = next(p for p in props if p.get("elem_id") == "upload")
+        assert {".htm", ".markdown", ".pdf", ".docx"} <= set(upload["file_types"])
+
+        result = client.predict("How many trams does the Varnel museum keep?", 1, api_name="/ask")
+        assert result["passages"][0]["source"].endswith("trams.md")
+        assert client.predict(api_name="/use_speech") == {"added": [], "sources": [], "problems": [],
+                                                          "pending": []}
+    finally:
+        app.close()
+
+
+def test_the_speech_page_keeps_its_title_and_examples(served: Served) -> None:
+    config = Client(served.url, verbose=False).config
+    props = [component.get("props", {}) for component in config["components"]]
+    assert config["title"] == "Ask the Dalian speech"
+    [examples] = [p for p in props if p.get("elem_id") == "examples"]
+    assert [sample[0] for sample in examples["samples"]] == list(served.engine.examples)
+    for question in served.engine.examples:  # every example is answered by the speech
+        assert served.engine.ask(question).answer is not None, question
