@@ -33,12 +33,12 @@ from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from perf_corpus import make_corpus  # noqa: E402
+from perf_corpus import make_corpus
 
-from ingest import Document, document_from_bytes  # noqa: E402
-from qa import QA, UploadSessions  # noqa: E402
-from qa.layered import chunking_of, split_document  # noqa: E402
-from qa.session import DEFAULT_NICENESS, _lower_priority, release_memory  # noqa: E402
+from ingest import Document, document_from_bytes
+from qa import QA, UploadSessions
+from qa.layered import chunking_of, split_document
+from qa.session import DEFAULT_NICENESS, _lower_priority, release_memory
 
 T = TypeVar("T")
 

@@ -32,7 +32,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -385,8 +385,7 @@ class UploadSession:
                     if cancelled():
                         return
                     self._pieces = pieces
-                    self._engine = QA(lambda index=merged: index, self.base.encoder,
-                                      self.base.weights)
+                    self._engine = QA(_constant(merged), self.base.encoder, self.base.weights)
                 logger.info("session corpus: + %s (%d sentences)", split.document.source,
                             len(split.sentences))
         except IndexingCancelled:
@@ -413,6 +412,11 @@ class UploadSession:
         with self._lock:
             self._closed = True
         self.clear()
+
+
+def _constant(index: CorpusIndex) -> Callable[[], CorpusIndex]:
+    """An index loader returning an index already in memory."""
+    return lambda: index
 
 
 def _remove_upload(path: Path) -> None:

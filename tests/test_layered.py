@@ -145,4 +145,5 @@ def test_the_shared_index_is_never_re_embedded(fake_encoder: object) -> None:
     merged = layer(base, [piece])
     assert seen and all(text in LIGHTHOUSE.text for text in seen)
     engine = QA(lambda: merged, fake_encoder)  # type: ignore[arg-type]
-    assert engine.ask("What colour was the Zorbland lighthouse painted?").passages[0].source == "lighthouse.txt"
+    answer = engine.ask("What colour was the Zorbland lighthouse painted?")
+    assert answer.passages[0].source == "lighthouse.txt"

@@ -42,6 +42,10 @@ UPLOAD_TYPES = list(SUPPORTED_SUFFIXES)
 DEFAULT_CONCURRENCY = 4
 """Questions answered at once; a question takes tens of milliseconds, so a few suffice."""
 
+PROGRESS = gr.Progress()
+"""Default of the upload handler's ``progress`` parameter: Gradio sees it and injects the
+event's progress tracker (shown over the status line)."""
+
 PROGRESS_POLL_SECONDS = 0.25
 """How often an upload's progress bar is refreshed while its documents are indexed."""
 
@@ -127,7 +131,7 @@ def build_app(engine: QA, *, sessions: UploadSessions | None = None) -> gr.Block
         return render_answer(result, text.base_label)
 
     def upload(files: list[str] | None, request: gr.Request,
-               progress: gr.Progress = gr.Progress()) -> tuple[dict[str, Any], str | None]:
+               progress: gr.Progress = PROGRESS) -> tuple[dict[str, Any], str | None]:
         """Add the files to this session; returns when they are searchable (the API result).
 
         The embedding runs in ``qa``'s indexing queue, not here: this only follows it with
