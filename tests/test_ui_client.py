@@ -370,3 +370,17 @@ def test_the_speech_page_keeps_its_title_and_examples(served: Served) -> None:
     assert [sample[0] for sample in examples["samples"]] == list(served.engine.examples)
     for question in served.engine.examples:  # every example is answered by the speech
         assert served.engine.ask(question).answer is not None, question
+
+
+def test_ui_uses_only_the_qa_api() -> None:
+    """``ui/`` imports neither ``ingest`` nor ``index`` (nor what only ``index`` may use)."""
+    import ast
+
+    forbidden = {"ingest", "index", "faiss", "sentence_transformers", "bm25s"}
+    found = []
+    for path in sorted((Path(__file__).parent.parent / "ui").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            found += [f"{path.name}: {name}" for name in names if name.split(".")[0] in forbidden]
+    assert found == []
