@@ -46,7 +46,8 @@ LIGHTHOUSE = (
     "Harbour notes\n\nThe Zorbland lighthouse was painted teal in 1887 by its keeper, Ana Vell. "
     "It stands on the northern cliffs above the old fishing harbour. The harbour itself silted "
     "up in 1920 and was dredged again in 1954, when the town of Zorbland paid for a new quay "
-    "and a small museum. Today the lighthouse is a listed building and opens on Sundays.\n"
+    "and a small museum. Today the lighthouse is a listed building and opens on Sundays, from "
+    "ten in the morning until the last boat leaves the quay.\n"
 )
 QUESTION = "What colour was the Zorbland lighthouse painted?"
 
@@ -110,7 +111,7 @@ def small(args: argparse.Namespace) -> dict[str, object]:
     prepare_started = time.perf_counter()
     sessions.prepare()
     prepare = time.perf_counter() - prepare_started
-    text = LIGHTHOUSE[:400]
+    text = LIGHTHOUSE.encode("utf-8")[:400].decode("utf-8", "ignore")
     runs = [upload(sessions, f"notes{i}.txt", text) for i in range(args.repeat)]
     # The previous page: a new index over the base documents plus the file. On a server's
     # first upload its MemoEncoder had seen nothing, so every text reached the model.

@@ -15,7 +15,8 @@ the union. The price is memory, measured in ``bench/RESULTS.md``: each session h
 of the shared corpus' vectors (1.5 KB per sentence and per passage) and, when late
 interaction is on (union of at most ``LATE_INTERACTION_MAX_SENTENCES`` sentences), of its
 token vectors (about 22 KB per sentence). The shared corpus' BM25 tokens are computed once
-per process and shared by every session.
+per process and shared by every session; BM25 scores the union from per-block term
+frequencies (``index.lexical.UnionLexicalIndex``), so a session adds only its own.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import numpy as np
 
 from index import CorpusIndex, Encoder, PassageRecord, SentenceRecord, tokenize
 from index.encoder import token_encoder
-from index.lexical import LexicalIndex
+from index.lexical import TermPostings, UnionLexicalIndex
 from index.store import LATE_INTERACTION_MAX_SENTENCES
 from index.vectors import build_vector_index
 from ingest import ChunkingParams, Document, corpus_hash, make_passages, split_sentences
@@ -54,8 +55,8 @@ class IndexedDocument:
         passages: Its passages (``first``/``last`` are local sentence ids).
         sentence_vectors: ``(len(sentences), dim)`` normalised float32.
         passage_vectors: ``(len(passages), dim)``.
-        sentence_words: BM25 tokens of each sentence.
-        passage_words: BM25 tokens of each passage.
+        sentence_terms: BM25 term frequencies of its sentences.
+        passage_terms: BM25 term frequencies of its passages.
         sentence_tokens: float16 token vectors of every sentence, flat, or None.
         token_counts: Token rows of each sentence (with ``sentence_tokens``), or None.
     """
@@ -65,8 +66,8 @@ class IndexedDocument:
     passages: tuple[PassageRecord, ...]
     sentence_vectors: np.ndarray
     passage_vectors: np.ndarray
-    sentence_words: tuple[list[str], ...]
-    passage_words: tuple[list[str], ...]
+    sentence_terms: TermPostings
+    passage_terms: TermPostings
     sentence_tokens: np.ndarray | None = None
     token_counts: np.ndarray | None = None
 
@@ -174,36 +175,36 @@ def index_document(split: SplitDocument, encoder: Encoder, *, with_tokens: bool,
                                               .reshape(-1, dimension)),
         passage_vectors=np.ascontiguousarray(vectors[[row[t] for t in passage_texts]]
                                              .reshape(-1, dimension)),
-        sentence_words=tuple(tokenize(sentence_texts)) if sentence_texts else (),
-        passage_words=tuple(tokenize(passage_texts)) if passage_texts else (),
+        sentence_terms=TermPostings(tokenize(sentence_texts) if sentence_texts else []),
+        passage_terms=TermPostings(tokenize(passage_texts) if passage_texts else []),
         sentence_tokens=sentence_tokens, token_counts=counts,
     )
 
 
 @dataclass(frozen=True)
-class _BaseWords:
-    sentences: tuple[list[str], ...]
-    passages: tuple[list[str], ...]
+class _BaseTerms:
+    sentences: TermPostings
+    passages: TermPostings
 
 
-_BASE_WORDS: weakref.WeakKeyDictionary[CorpusIndex, _BaseWords] = weakref.WeakKeyDictionary()
+_BASE_WORDS: weakref.WeakKeyDictionary[CorpusIndex, _BaseTerms] = weakref.WeakKeyDictionary()
 _BASE_LOCK = threading.Lock()
 
 
-def base_words(base: CorpusIndex) -> _BaseWords:
-    """BM25 tokens of the shared corpus' sentences and passages, computed once per index.
+def base_words(base: CorpusIndex) -> _BaseTerms:
+    """BM25 term frequencies of the shared corpus' sentences and passages, once per index.
 
-    Why cached: every session's union BM25 needs them; tokenizing 3,000 sentences costs a
+    Why cached: every session's union BM25 reads them; tokenizing 3,000 sentences costs a
     few hundred milliseconds, which the first upload should not pay (servers call
-    ``prepare_layering`` at start).
+    ``UploadSessions.prepare`` at start). Shared by every session, never copied.
     """
     with _BASE_LOCK:
         cached = _BASE_WORDS.get(base)
         if cached is None:
             sentences = [base.sentence_text(i) for i in range(len(base.sentences))]
             passages = [base.passage_text(i) for i in range(len(base.passages))]
-            cached = _BaseWords(tuple(tokenize(sentences)) if sentences else (),
-                                tuple(tokenize(passages)) if passages else ())
+            cached = _BaseTerms(TermPostings(tokenize(sentences) if sentences else []),
+                                TermPostings(tokenize(passages) if passages else []))
             _BASE_WORDS[base] = cached
         return cached
 
@@ -238,10 +239,8 @@ def layer(base: CorpusIndex, pieces: Sequence[IndexedDocument]) -> CorpusIndex:
         passages.extend(PassageRecord(doc, p.start, p.end, p.paragraph, p.first + first, p.last + first)
                         for p in piece.passages)
     words = base_words(base)
-    sentence_bm25 = LexicalIndex.from_tokens(
-        [*words.sentences, *(w for piece in pieces for w in piece.sentence_words)])
-    passage_bm25 = LexicalIndex.from_tokens(
-        [*words.passages, *(w for piece in pieces for w in piece.passage_words)])
+    sentence_bm25 = UnionLexicalIndex([words.sentences, *(piece.sentence_terms for piece in pieces)])
+    passage_bm25 = UnionLexicalIndex([words.passages, *(piece.passage_terms for piece in pieces)])
     sentence_vectors = np.concatenate([base.sentence_vectors, *(p.sentence_vectors for p in pieces)])
     sentence_index, sentence_info = build_vector_index(sentence_vectors, threshold=len(sentence_vectors) + 1)
     del sentence_vectors
@@ -269,5 +268,34 @@ def layer(base: CorpusIndex, pieces: Sequence[IndexedDocument]) -> CorpusIndex:
         "late_interaction": tokens is not None,
         "layered": {"base_documents": len(base.documents), "session_documents": len(pieces)},
     })
-    return CorpusIndex(documents, sentences, passages, sentence_index, passage_index,
-                       sentence_bm25, passage_bm25, manifest, tokens, offsets)
+    merged = CorpusIndex(documents, sentences, passages, sentence_index, passage_index,
+                         sentence_bm25, passage_bm25, manifest, tokens, offsets)
+    _inherit_sentence_facts(base, merged)
+    return merged
+
+
+def _inherit_sentence_facts(base: CorpusIndex, merged: CorpusIndex) -> None:
+    """Give the union the ranking's per-sentence text facts of the shared sentences.
+
+    Why: the ranking derives answer-type flags, lengths and word counts from every
+    sentence's text once per index (about a second for 3,000 sentences on a busy 2-core
+    machine); the union's first rows are the shared sentences, whose facts the shared
+    engine already has. Copying them (and deriving the union's tables here, in the
+    indexing worker) keeps that second off a visitor's first question. Speed only: it
+    reads the ranking's private tables, so if their layout changes this does nothing and
+    the ranking computes the facts itself, with the same result.
+    """
+    try:
+        from qa import ranking
+
+        source = ranking._tables(base).facts
+        target = ranking._tables(merged).facts
+        count = len(base.sentences)
+        source.rows(np.arange(count))  # once per shared index; a no-op after
+        with target._lock:
+            target._types[:count] = source._types[:count]
+            target._log_length[:count] = source._log_length[:count]
+            target._word_counts[:count] = source._word_counts[:count]
+            target._known[:count] = True
+    except (AttributeError, TypeError, ValueError):  # the ranking's tables changed shape
+        return

@@ -116,16 +116,27 @@ def test_layered_answers_equal_one_index_real_model(real_encoder: object, full_r
     assert answer.passages[0].source == "lighthouse.txt"
 
 
-def test_base_words_are_shared_and_unchanged_by_layering(fake_encoder: object) -> None:
+def test_base_terms_are_shared_not_copied(fake_encoder: object) -> None:
     base = CorpusIndex.build(default_documents(), fake_encoder)  # type: ignore[arg-type]
-    words = base_words(base)
-    before = [list(w) for w in words.sentences]
+    terms = base_words(base)
     piece = index_document(split_document(LIGHTHOUSE, chunking_of(base)), fake_encoder,  # type: ignore[arg-type]
                            with_tokens=False)
-    layer(base, [piece])
-    layer(base, [piece])
-    assert base_words(base) is words
-    assert [list(w) for w in words.sentences] == before
+    first, second = layer(base, [piece]), layer(base, [piece])
+    assert base_words(base) is terms
+    assert first.sentence_bm25.blocks[0] is terms.sentences is second.sentence_bm25.blocks[0]  # type: ignore[attr-defined]
+
+
+def test_union_bm25_equals_bm25s_over_the_concatenation() -> None:
+    from index import tokenize
+    from index.lexical import LexicalIndex, TermPostings, UnionLexicalIndex
+
+    texts = ["The harbour was dredged in 1954.", "", "Harbour harbour harbour, said the keeper.",
+             "Trams run on Sundays.", "The keeper painted the lighthouse teal.", "Sundays are quiet."]
+    tokens = tokenize(texts)
+    single = LexicalIndex.build(texts)
+    union = UnionLexicalIndex([TermPostings(tokens[:2]), TermPostings([]), TermPostings(tokens[2:])])
+    for query in (["harbour"], ["keeper", "teal"], ["sunday"], ["unknown"], ["harbour", "harbour"], []):
+        np.testing.assert_allclose(union.scores(query), single.scores(query), rtol=1e-6, atol=1e-7)
 
 
 def test_the_shared_index_is_never_re_embedded(fake_encoder: object) -> None:

@@ -127,6 +127,9 @@ def test_upload_then_ask_cites_the_upload(served: Served, client: Client, tmp_pa
 
     assert status == {"added": ["lighthouse.txt"], "sources": ["lighthouse.txt"], "problems": [],
                       "pending": []}
+    # The uploaded bytes left the server's disk once read (they live on in the session only).
+    uploads = Path(os.environ["GRADIO_TEMP_DIR"])
+    assert not [p for p in uploads.rglob("*") if p.is_file() and b"Zorbland" in p.read_bytes()]
     assert result["passages"][0]["source"] == "lighthouse.txt"
     assert "teal" in result["answer"]
     assert_offsets(result)
