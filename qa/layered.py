@@ -21,6 +21,7 @@ frequencies (``index.lexical.UnionLexicalIndex``), so a session adds only its ow
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import weakref
 from collections.abc import Callable, Sequence
@@ -272,6 +273,33 @@ def layer(base: CorpusIndex, pieces: Sequence[IndexedDocument]) -> CorpusIndex:
                          sentence_bm25, passage_bm25, manifest, tokens, offsets)
     _inherit_sentence_facts(base, merged)
     return merged
+
+
+def share_rows(base: CorpusIndex, pieces: Sequence[IndexedDocument],
+               merged: CorpusIndex) -> list[IndexedDocument]:
+    """The pieces with their vectors (and token vectors) as views into ``merged``'s tables.
+
+    Why: after layering, each piece's own arrays duplicate rows the union already holds;
+    viewing the union's rows instead halves a session's vector memory. The views keep
+    ``merged`` alive, which the session holds anyway; the next layering re-points them.
+    """
+    shared = []
+    sentence_at, passage_at = len(base.sentences), len(base.passages)
+    for piece in pieces:
+        sentences, passages = len(piece.sentences), len(piece.passages)
+        tokens = piece.sentence_tokens
+        if tokens is not None and merged.sentence_tokens is not None \
+                and merged.sentence_token_offsets is not None:
+            start = int(merged.sentence_token_offsets[sentence_at])
+            tokens = merged.sentence_tokens[start:start + len(tokens)]
+        shared.append(dataclasses.replace(
+            piece,
+            sentence_vectors=merged.sentence_vectors[sentence_at:sentence_at + sentences],
+            passage_vectors=merged.passage_vectors[passage_at:passage_at + passages],
+            sentence_tokens=tokens))
+        sentence_at += sentences
+        passage_at += passages
+    return shared
 
 
 def _inherit_sentence_facts(base: CorpusIndex, merged: CorpusIndex) -> None:

@@ -49,6 +49,7 @@ from qa.layered import (
     index_document,
     late_interaction_fits,
     layer,
+    share_rows,
     split_document,
 )
 
@@ -381,6 +382,8 @@ class UploadSession:
                     pieces = [*self._pieces, piece]
                 # Layer outside the lock: questions keep reading the previous engine.
                 merged = layer(base_index, pieces)
+                pieces = share_rows(base_index, pieces, merged)
+                del piece
                 with self._lock:
                     if cancelled():
                         return

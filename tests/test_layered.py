@@ -158,3 +158,22 @@ def test_the_shared_index_is_never_re_embedded(fake_encoder: object) -> None:
     engine = QA(lambda: merged, fake_encoder)  # type: ignore[arg-type]
     answer = engine.ask("What colour was the Zorbland lighthouse painted?")
     assert answer.passages[0].source == "lighthouse.txt"
+
+
+def test_pieces_share_the_union_rows_and_layer_again_identically(fake_encoder: object) -> None:
+    """After layering, a session keeps one copy of its vectors (views into the union)."""
+    from qa.layered import share_rows
+
+    base = CorpusIndex.build(default_documents(), fake_encoder)  # type: ignore[arg-type]
+    params = chunking_of(base)
+    pieces = [index_document(split_document(d, params), fake_encoder, with_tokens=False)  # type: ignore[arg-type]
+              for d in (LIGHTHOUSE, TRAMS)]
+    merged = layer(base, pieces)
+    shared = share_rows(base, pieces, merged)
+    for own, view in zip(pieces, shared, strict=True):
+        assert np.array_equal(own.sentence_vectors, view.sentence_vectors)
+        assert np.array_equal(own.passage_vectors, view.passage_vectors)
+        assert np.shares_memory(view.sentence_vectors, merged.sentence_vectors)
+    again = layer(base, shared)
+    np.testing.assert_array_equal(again.sentence_vectors, merged.sentence_vectors)
+    np.testing.assert_array_equal(again.passage_vectors, merged.passage_vectors)
