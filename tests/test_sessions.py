@@ -146,6 +146,7 @@ def test_closing_a_session_cancels_indexing_and_frees_its_engine(base: QA, gated
     session = sessions.open("visitor")
     session.add_files([write(tmp_path, "lighthouse.txt", LIGHTHOUSE)])
     assert session.wait(30)
+    assert session.engine.ask(QUESTION).passages  # the ranking's per-index tables exist now
     engine_ref = weakref.ref(session.engine)
     index_ref = weakref.ref(session.engine.index)
     session_ref = weakref.ref(session)
@@ -177,13 +178,15 @@ def test_page_state_delete_callback_frees_the_session(base: QA, tmp_path: Path) 
     session = sessions.open("browser-session")
     session.add_files([write(tmp_path, "lighthouse.txt", LIGHTHOUSE)])
     assert session.wait(30)
+    assert session.engine.ask(QUESTION).passages
     engine_ref = weakref.ref(session.engine)
+    index_ref = weakref.ref(session.engine.index)
     del session
 
     state.delete_callback("browser-session")  # what Gradio calls when it drops the state
 
     gc.collect()
-    assert engine_ref() is None and sessions.get("browser-session") is None
+    assert engine_ref() is None and index_ref() is None and sessions.get("browser-session") is None
 
 
 def test_stale_upload_folders_of_dead_servers_are_removed(tmp_path: Path) -> None:
