@@ -12,9 +12,9 @@ it changes (paraphrase features are being added). A real index built from the pu
 constructor keeps "the same ranking and confidence as a single index" true by construction:
 BM25 statistics (IDF, average length), z-scores, ranks and the candidate sample all cover
 the union. The price is memory, measured in ``bench/RESULTS.md``: each session holds a copy
-of the shared corpus' vectors (1.5 KB per sentence and per passage) and, when late
-interaction is on (union of at most ``LATE_INTERACTION_MAX_SENTENCES`` sentences), of its
-token vectors (about 22 KB per sentence). The shared corpus' BM25 tokens are computed once
+of the shared corpus' vectors (1.5 KB per sentence and per passage; FAISS owns the union's
+rows). The shared token vectors (late interaction, about 22 KB per sentence) are not copied:
+the union reads them through ``StackedRows``. The shared corpus' BM25 tokens are computed once
 per process and shared by every session; BM25 scores the union from per-block term
 frequencies (``index.lexical.UnionLexicalIndex``), so a session adds only its own.
 """
@@ -88,6 +88,52 @@ class SplitDocument:
         unique = dict.fromkeys(text[s.start:s.end] for s in self.sentences)
         unique.update(dict.fromkeys(text[p.start:p.end] for p in self.passages))
         return list(unique)
+
+
+class StackedRows:
+    """Rows of several 2-D arrays laid end to end, read without copying the parts.
+
+    Why: the union's token-vector table (late interaction, about 22 KB per sentence) would
+    otherwise copy the shared corpus' table into every session (80 MB for 3,500 shared
+    sentences). The ranking only gathers rows by id (``table[rows]``), reads ``size`` and
+    ``dtype``, and converts a small table with ``astype``; those are what this provides.
+    """
+
+    ndim = 2
+
+    def __init__(self, parts: Sequence[np.ndarray]) -> None:
+        self.parts = [part for part in parts if len(part)] or list(parts[:1])
+        lengths = [len(part) for part in self.parts]
+        self._starts = np.cumsum([0, *lengths])
+        self.dtype = self.parts[0].dtype
+        self.shape = (int(self._starts[-1]), int(self.parts[0].shape[1]))
+        self.size = self.shape[0] * self.shape[1]
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, rows: object) -> np.ndarray:
+        if isinstance(rows, slice):
+            rows = np.arange(*rows.indices(len(self)))
+        ids = np.asarray(rows)
+        if ids.dtype == bool:
+            ids = np.flatnonzero(ids)
+        flat = ids.reshape(-1).astype(np.int64)
+        flat = np.where(flat < 0, flat + len(self), flat)
+        out = np.empty((flat.size, self.shape[1]), dtype=self.dtype)
+        part_of = np.searchsorted(self._starts, flat, side="right") - 1
+        for number in np.unique(part_of):
+            here = part_of == number
+            out[here] = self.parts[int(number)][flat[here] - self._starts[number]]
+        return out.reshape((*ids.shape, self.shape[1])) if ids.ndim != 1 else out
+
+    def astype(self, dtype: object) -> np.ndarray:
+        """One contiguous copy (the ranking makes one only of small tables)."""
+        return np.concatenate(self.parts).astype(dtype)  # type: ignore[call-overload,no-any-return]
+
+    def __array__(self, dtype: object = None, copy: object = None) -> np.ndarray:
+        whole = np.concatenate(self.parts)
+        return whole if dtype is None else whole.astype(dtype)  # type: ignore[call-overload,no-any-return]
 
 
 def split_document(document: Document, params: ChunkingParams) -> SplitDocument:
@@ -253,8 +299,9 @@ def layer(base: CorpusIndex, pieces: Sequence[IndexedDocument]) -> CorpusIndex:
     added = len(sentences) - len(base.sentences)
     if late_interaction_fits(base, added) and all(p.sentence_tokens is not None for p in pieces) \
             and base.sentence_token_offsets is not None and base.sentence_tokens is not None:
-        tokens = np.concatenate([base.sentence_tokens, *(p.sentence_tokens for p in pieces
-                                                         if p.sentence_tokens is not None)])
+        stacked = StackedRows([base.sentence_tokens, *(p.sentence_tokens for p in pieces
+                                                       if p.sentence_tokens is not None)])
+        tokens = stacked  # type: ignore[assignment]  # reads like the array, shares the parts
         counts = [np.diff(base.sentence_token_offsets),
                   *(p.token_counts for p in pieces if p.token_counts is not None)]
         offsets = np.zeros(len(sentences) + 1, dtype=np.int64)
@@ -277,7 +324,7 @@ def layer(base: CorpusIndex, pieces: Sequence[IndexedDocument]) -> CorpusIndex:
 
 def share_rows(base: CorpusIndex, pieces: Sequence[IndexedDocument],
                merged: CorpusIndex) -> list[IndexedDocument]:
-    """The pieces with their vectors (and token vectors) as views into ``merged``'s tables.
+    """The pieces with their vectors as views into ``merged``'s tables.
 
     Why: after layering, each piece's own arrays duplicate rows the union already holds;
     viewing the union's rows instead halves a session's vector memory. The views keep
@@ -287,16 +334,10 @@ def share_rows(base: CorpusIndex, pieces: Sequence[IndexedDocument],
     sentence_at, passage_at = len(base.sentences), len(base.passages)
     for piece in pieces:
         sentences, passages = len(piece.sentences), len(piece.passages)
-        tokens = piece.sentence_tokens
-        if tokens is not None and merged.sentence_tokens is not None \
-                and merged.sentence_token_offsets is not None:
-            start = int(merged.sentence_token_offsets[sentence_at])
-            tokens = merged.sentence_tokens[start:start + len(tokens)]
-        shared.append(dataclasses.replace(
+        shared.append(dataclasses.replace(  # token vectors: the union reads the piece's own
             piece,
             sentence_vectors=merged.sentence_vectors[sentence_at:sentence_at + sentences],
-            passage_vectors=merged.passage_vectors[passage_at:passage_at + passages],
-            sentence_tokens=tokens))
+            passage_vectors=merged.passage_vectors[passage_at:passage_at + passages]))
         sentence_at += sentences
         passage_at += passages
     return shared

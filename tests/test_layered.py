@@ -69,6 +69,9 @@ def assert_same_tables(layered: CorpusIndex, single: CorpusIndex) -> None:
         assert np.array_equal(layered.sentence_token_offsets, single.sentence_token_offsets)
         np.testing.assert_allclose(layered.sentence_tokens.astype(np.float32),
                                    single.sentence_tokens.astype(np.float32), atol=2e-3)
+        rows = np.array([0, 5, len(single.sentence_tokens) - 1, 3])
+        np.testing.assert_allclose(layered.sentence_tokens[rows].astype(np.float32),
+                                   single.sentence_tokens[rows].astype(np.float32), atol=2e-3)
 
 
 def assert_same_answers(layered: CorpusIndex, single: CorpusIndex, encoder: object,
@@ -177,3 +180,18 @@ def test_pieces_share_the_union_rows_and_layer_again_identically(fake_encoder: o
     again = layer(base, shared)
     np.testing.assert_array_equal(again.sentence_vectors, merged.sentence_vectors)
     np.testing.assert_array_equal(again.passage_vectors, merged.passage_vectors)
+
+
+def test_stacked_rows_read_like_one_array() -> None:
+    from qa.layered import StackedRows
+
+    parts = [np.arange(12, dtype=np.float16).reshape(4, 3), np.zeros((0, 3), dtype=np.float16),
+             np.arange(12, 18, dtype=np.float16).reshape(2, 3)]
+    whole = np.concatenate(parts)
+    stacked = StackedRows(parts)
+    assert len(stacked) == 6 and stacked.size == whole.size and stacked.dtype == whole.dtype
+    for rows in (np.array([5, 0, 3, 4, 4]), np.array([], dtype=np.int64), slice(1, 5), np.array([-1])):
+        assert np.array_equal(stacked[rows], whole[rows])
+    assert np.array_equal(stacked.astype(np.float32), whole.astype(np.float32))
+    assert np.array_equal(np.asarray(stacked), whole)
+    assert stacked.parts[0] is parts[0], "the parts are read in place, not copied"
