@@ -15,15 +15,48 @@ every deliberate refusal and lets real bugs surface. They are re-exported here s
 from index.errors import IndexBuildError, IndexLoadError
 from ingest.corpus import DEFAULT_CORPUS_TITLE, SkippedFile
 from ingest.errors import IngestError, SpeechQAError
-from qa.engine import QA, ask, default_engine
+from ingest.readers import SUPPORTED_SUFFIXES
+from qa.engine import DEFAULT_EXAMPLES, QA, ask, default_engine
 from qa.errors import QAError, QuestionError
 from qa.question import MAX_QUESTION_CHARS, MAX_TOP_K, question_problem
 from qa.ranking import RankingWeights
+from qa.session import (
+    IndexingProgress,
+    UploadProblem,
+    UploadResult,
+    UploadSession,
+    UploadSessions,
+    release_memory,
+)
 from qa.types import Answer, DocumentInfo, Passage, Span, UpdateReport
 
 __all__ = [
-    "DEFAULT_CORPUS_TITLE", "MAX_QUESTION_CHARS", "MAX_TOP_K", "QA", "Answer", "DocumentInfo",
-    "IndexBuildError", "IndexLoadError", "IngestError", "Passage", "QAError", "QuestionError",
-    "RankingWeights", "SkippedFile", "Span", "SpeechQAError", "UpdateReport", "ask", "default_engine",
+    "DEFAULT_CORPUS_TITLE",
+    "DEFAULT_EXAMPLES",
+    "MAX_QUESTION_CHARS",
+    "MAX_TOP_K",
+    "QA",
+    "SUPPORTED_SUFFIXES",
+    "Answer",
+    "DocumentInfo",
+    "IndexBuildError",
+    "IndexLoadError",
+    "IndexingProgress",
+    "IngestError",
+    "Passage",
+    "QAError",
+    "QuestionError",
+    "RankingWeights",
+    "SkippedFile",
+    "Span",
+    "SpeechQAError",
+    "UpdateReport",
+    "UploadProblem",
+    "UploadResult",
+    "UploadSession",
+    "UploadSessions",
+    "ask",
+    "default_engine",
     "question_problem",
+    "release_memory",
 ]

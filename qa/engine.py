@@ -37,6 +37,7 @@ from index import (
 )
 from index.encoder import token_encoder
 from ingest import (
+    DEFAULT_CORPUS_TITLE,
     SKIP_DUPLICATE,
     ChunkingParams,
     Document,
@@ -70,6 +71,15 @@ def _as_paths(paths: Path | str | Sequence[Path | str]) -> list[Path]:
         raise TypeError("paths must be str or pathlib.Path, not bytes")
     return [Path(path) for path in paths]
 
+DEFAULT_EXAMPLES: tuple[str, ...] = (
+    "When did Dalian receive the Global 500 award?",
+    "Who proposed the Dalian Environmental Model Zone?",
+    "When did Ryutaro Hashimoto visit China?",
+    "How many projects did the investment include?",
+    "What is Dalian's urban development idea?",
+)
+"""Questions the bundled speech answers (checked by the tests): the page's examples."""
+
 
 def _as_questions(questions: str | Sequence[str]) -> list[str]:
     """A single question string is one question (not one per character)."""
@@ -86,7 +96,8 @@ class QA:
 
     def __init__(self, index_loader: Callable[[], CorpusIndex], encoder: Encoder | None = None,
                  weights: RankingWeights | None = None, cache_size: int = 512,
-                 index_dir: Path | str | None = None) -> None:
+                 index_dir: Path | str | None = None, *, name: str | None = None,
+                 is_default_corpus: bool = False) -> None:
         """Cheap: nothing is read or embedded until the first question (or ``warm_up``).
 
         Args:
@@ -96,7 +107,11 @@ class QA:
             cache_size: Answers kept for repeated questions.
             index_dir: Where the index lives on disk, if it does: ``add`` and ``remove``
                 then update it there (atomically) as well as in memory.
+            name: What the collection is called (an index directory's name), if anything.
+            is_default_corpus: True only for the bundled speech (``QA.default``).
         """
+        self.name = name
+        self.is_default_corpus = is_default_corpus
         self._index_loader = index_loader
         self.index_dir = Path(index_dir).absolute() if index_dir is not None else None
         self.last_update: UpdateReport | None = None
@@ -114,7 +129,7 @@ class QA:
         """The bundled speech; its index is cached in the user cache dir on first use."""
         def load() -> CorpusIndex:
             return cached_index(default_documents(), encoder or default_encoder())
-        return cls(load, encoder)
+        return cls(load, encoder, name=DEFAULT_CORPUS_TITLE, is_default_corpus=True)
 
     @classmethod
     def load(cls, index_dir: Path | str, encoder: Encoder | None = None, lazy: bool = False) -> QA:
@@ -133,11 +148,13 @@ class QA:
         """
         name = (encoder or default_encoder()).name
         folder = Path(index_dir)
+        called = folder.absolute().name or None
         if lazy:
             check_index(folder, name)
-            return cls(lambda: CorpusIndex.load(folder, expected_model=name), encoder, index_dir=folder)
+            return cls(lambda: CorpusIndex.load(folder, expected_model=name), encoder, index_dir=folder,
+                       name=called)
         index = CorpusIndex.load(folder, expected_model=name)
-        return cls(lambda: index, encoder, index_dir=folder)
+        return cls(lambda: index, encoder, index_dir=folder, name=called)
 
     @classmethod
     def from_paths(cls, paths: Path | str | Sequence[Path | str], index_dir: Path | str | None = None,
@@ -309,6 +326,20 @@ class QA:
             self._index = index
             self._index_loader = lambda: index
             self._cache.clear()
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """Names of the corpus' documents, as answers cite them."""
+        return tuple(document.source for document in self.documents)
+
+    @property
+    def examples(self) -> tuple[str, ...]:
+        """Example questions this corpus is known to answer: the speech's curated ones.
+
+        Why none for other collections: an example must be a question the documents
+        answer, and nothing here can write one honestly for an arbitrary collection.
+        """
+        return DEFAULT_EXAMPLES if self.is_default_corpus else ()
 
     def warm_up(self) -> None:
         """Load the index and the model now, so the first question is as fast as the rest."""

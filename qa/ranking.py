@@ -179,7 +179,7 @@ class _SentenceFacts:
 
     def __init__(self, index: CorpusIndex) -> None:
         n = len(index.sentences)
-        self._index = index
+        self._index = weakref.proxy(index)  # a strong reference would pin the index in _TABLES
         self._known = np.zeros(n, dtype=bool)
         self._types = np.zeros((n, len(TYPED)), dtype=np.float32)
         self._log_length = np.zeros(n, dtype=np.float32)

@@ -138,7 +138,11 @@ def test_upload_then_ask_cites_the_upload(served: Served, client: Client, tmp_pa
     status = client.predict([handle_file(str(notes))], api_name="/upload")
     result = client.predict("What colour was the Zorbland lighthouse painted?", 3, api_name="/ask")
 
-    assert "lighthouse.txt" in status
+    assert status == {"added": ["lighthouse.txt"], "sources": ["lighthouse.txt"], "problems": [],
+                      "pending": []}
+    # The uploaded bytes left the server's disk once read (they live on in the session only).
+    uploads = Path(os.environ["GRADIO_TEMP_DIR"])
+    assert not [p for p in uploads.rglob("*") if p.is_file() and b"Zorbland" in p.read_bytes()]
     assert result["passages"][0]["source"] == "lighthouse.txt"
     assert "teal" in result["answer"]
     assert_offsets(result)
@@ -172,7 +176,7 @@ def test_several_formats_upload_together(client: Client, tmp_path: Path) -> None
     garden = client.predict("When did the Quillon rose garden open?", 1, api_name="/ask")
     trams = client.predict("How many trams does the Varnel museum keep?", 1, api_name="/ask")
 
-    assert "garden.md" in status and "museum.html" in status
+    assert status["added"] == ["garden.md", "museum.html"] and not status["problems"]
     assert garden["passages"][0]["source"] == "garden.md" and "1932" in garden["answer"]
     assert trams["passages"][0]["source"] == "museum.html" and "eleven" in trams["answer"]
 
@@ -184,13 +188,16 @@ def test_unreadable_upload_is_reported_and_the_page_keeps_working(client: Client
     good.write_text(LIGHTHOUSE, encoding="utf-8")
 
     status = client.predict([handle_file(str(broken))], api_name="/upload")
-    assert "Could not read broken.pdf" in status
-    assert "still go to the speech" in status
+    assert status["added"] == [] and status["sources"] == []
+    [problem] = status["problems"]
+    assert problem["file"] == "broken.pdf" and problem["kind"] == "unreadable"
+    assert problem["message"].startswith("broken.pdf:") and "\n" not in problem["message"]
     assert "2001" in client.predict(GLOBAL_500, api_name="/ask")["answer"]
 
     # With a good file alongside, the good one is used and the bad one still reported.
     status = client.predict([handle_file(str(broken)), handle_file(str(good))], api_name="/upload")
-    assert "broken.pdf" in status and "lighthouse.txt" in status
+    assert status["added"] == ["lighthouse.txt"]
+    assert [p["file"] for p in status["problems"]] == ["broken.pdf"]
     result = client.predict("What colour was the Zorbland lighthouse painted?", 1, api_name="/ask")
     assert result["passages"][0]["source"] == "lighthouse.txt"
 
@@ -274,7 +281,7 @@ def test_page_emphasises_the_phrase_in_the_card_and_the_passage() -> None:
 
     result = QA.default().ask("When did Dalian win the Global 500 award?", 1).to_dict()
     assert result["phrase"] == "2001"
-    card = _answer_html(result, None)
+    card = _answer_html(result, "the speech", False)
     assert '<p class="answer-phrase" id="answer-phrase">2001</p>' in card
     assert "In <mark>2001</mark>, through a recommendation" in card
     value = _highlight_value(result["passages"][0], result["answer"], result["phrase_span"])
@@ -287,6 +294,132 @@ def test_page_shows_the_english_notice_for_other_languages() -> None:
     from ui.render import _answer_html
 
     result = QA.default().ask("大连什么时候获得全球500佳奖？", 3).to_dict()
-    card = _answer_html(result, None)
+    card = _answer_html(result, "the speech", False)
     assert "Questions in English work best" in card and "does not seem to answer" not in card
     assert result["passages"]
+
+
+def serve_app(engine: QA, sessions: Any = None) -> tuple[str, Any]:
+    """``build_app`` served on a free loopback port (``launch`` takes no sessions argument)."""
+    from ui.app import build_app
+    from ui.uploads import private_upload_folder
+
+    private_upload_folder()
+    app = build_app(engine, sessions=sessions)
+    app.queue(default_concurrency_limit=4)
+    port = free_port()
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+               ssr_mode=False)
+    return f"http://127.0.0.1:{port}/", app
+
+
+@dataclass
+class Budgeted:
+    """A page over the speech whose sessions may upload only a few hundred characters."""
+
+    url: str
+    sessions: Any
+
+
+@pytest.fixture(scope="module")
+def budgeted(served: Served) -> Iterator[Budgeted]:
+    from qa import UploadSessions
+
+    sessions = UploadSessions(served.engine, budget_chars=len(LIGHTHOUSE) + 50)
+    url, app = serve_app(served.engine, sessions)
+    try:
+        yield Budgeted(url, sessions)
+    finally:
+        app.close()
+
+
+def test_session_budget_is_a_clear_problem(budgeted: Budgeted, tmp_path: Path) -> None:
+    client = Client(budgeted.url, verbose=False)
+    notes = tmp_path / "lighthouse.txt"
+    notes.write_text(LIGHTHOUSE, encoding="utf-8")
+    more = tmp_path / "more.txt"
+    more.write_text(LIGHTHOUSE.replace("Zorbland", "Quillon"), encoding="utf-8")
+
+    first = client.predict([handle_file(str(notes))], api_name="/upload")
+    second = client.predict([handle_file(str(more))], api_name="/upload")
+
+    assert first["added"] == ["lighthouse.txt"]
+    assert second["added"] == [] and second["sources"] == ["lighthouse.txt"]
+    [problem] = second["problems"]
+    assert problem["kind"] == "over_budget" and problem["file"] == "more.txt"
+    assert problem["message"].startswith("more.txt: over this session's budget")
+    result = client.predict("What colour was the Zorbland lighthouse painted?", 1, api_name="/ask")
+    assert result["passages"][0]["source"] == "lighthouse.txt"
+
+
+def test_a_closed_client_session_is_freed(budgeted: Budgeted, tmp_path: Path) -> None:
+    """Gradio's unload event (the tab closed) releases the visitor's engine right away."""
+    client = Client(budgeted.url, verbose=False)
+    notes = tmp_path / "lighthouse.txt"
+    notes.write_text(LIGHTHOUSE, encoding="utf-8")
+    before = len(budgeted.sessions)
+    assert client.predict([handle_file(str(notes))], api_name="/upload")["added"] == ["lighthouse.txt"]
+    assert len(budgeted.sessions) == before + 1
+
+    client.close()
+
+    deadline = time.monotonic() + 30
+    while len(budgeted.sessions) > before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(budgeted.sessions) == before
+
+
+def test_a_custom_index_page_names_its_collection(tmp_path: Path) -> None:
+    """Over ``serve --index DIR`` nothing on the page speaks of the speech."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "lighthouse.txt").write_text(LIGHTHOUSE, encoding="utf-8")
+    (docs / "trams.md").write_text("# Trams\n\nThe Varnel tram museum keeps eleven restored trams.\n",
+                                   encoding="utf-8")
+    QA.from_paths([docs], index_dir=tmp_path / "harbour-notes")
+    engine = QA.load(tmp_path / "harbour-notes")
+    assert not engine.is_default_corpus and engine.examples == ()
+    url, app = serve_app(engine)
+    try:
+        client = Client(url, verbose=False)
+        config = client.config
+        props = [component.get("props", {}) for component in config["components"]]
+        texts = " ".join(str(p.get(key, "")) for p in props for key in ("value", "label", "placeholder"))
+        assert config["title"] == "Ask your documents"
+        assert "Ask your documents" in texts and "harbour-notes" in texts and "lighthouse.txt" in texts
+        assert "Back to the collection alone" in texts
+        assert "Dalian" not in texts and "speech" not in texts.lower()
+        assert not any(p.get("elem_id") == "examples" for p in props), "examples invented for a collection"
+        upload = next(p for p in props if p.get("elem_id") == "upload")
+        assert {".htm", ".markdown", ".pdf", ".docx"} <= set(upload["file_types"])
+
+        result = client.predict("How many trams does the Varnel museum keep?", 1, api_name="/ask")
+        assert result["passages"][0]["source"].endswith("trams.md")
+        assert client.predict(api_name="/use_speech") == {"added": [], "sources": [], "problems": [],
+                                                          "pending": []}
+    finally:
+        app.close()
+
+
+def test_the_speech_page_keeps_its_title_and_examples(served: Served) -> None:
+    config = Client(served.url, verbose=False).config
+    props = [component.get("props", {}) for component in config["components"]]
+    assert config["title"] == "Ask the Dalian speech"
+    [examples] = [p for p in props if p.get("elem_id") == "examples"]
+    assert [sample[0] for sample in examples["samples"]] == list(served.engine.examples)
+    for question in served.engine.examples:  # every example is answered by the speech
+        assert served.engine.ask(question).answer is not None, question
+
+
+def test_ui_uses_only_the_qa_api() -> None:
+    """``ui/`` imports neither ``ingest`` nor ``index`` (nor what only ``index`` may use)."""
+    import ast
+
+    forbidden = {"ingest", "index", "faiss", "sentence_transformers", "bm25s"}
+    found = []
+    for path in sorted((Path(__file__).parent.parent / "ui").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            found += [f"{path.name}: {name}" for name in names if name.split(".")[0] in forbidden]
+    assert found == []

@@ -7,14 +7,11 @@ are tested without building a page, and the page module stays about layout and e
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gradio as gr
 
 from qa import MAX_TOP_K
-
-if TYPE_CHECKING:
-    from ui.uploads import SessionCorpus
 
 MAX_PASSAGES = MAX_TOP_K
 """Most passages the page shows (the slider's maximum; the same range as Python, the CLI and
@@ -67,10 +64,6 @@ def _highlight_value(passage: dict[str, Any], answer: str | None,
     return {"text": text, "entities": entities}
 
 
-def _corpus_name(session: SessionCorpus | None) -> str:
-    return "your documents and the speech" if session else "the speech"
-
-
 def _place(passage: dict[str, Any]) -> str:
     """Where a passage sits: "p. 2, paragraph 3" for a paged document, else "paragraph 3"."""
     paragraph = f"paragraph {passage['paragraph']}"
@@ -78,7 +71,7 @@ def _place(passage: dict[str, Any]) -> str:
     return f"p. {page}, {paragraph}" if page is not None else paragraph
 
 
-def _answer_html(result: dict[str, Any], session: SessionCorpus | None) -> str:
+def _answer_html(result: dict[str, Any], corpus: str, plural: bool) -> str:
     """The prominent box above the passages: the answer sentence, or a plain 'no answer'."""
     if result["answer"] is None and result.get("notice"):
         return (
@@ -92,8 +85,8 @@ def _answer_html(result: dict[str, Any], session: SessionCorpus | None) -> str:
         return (
             '<div class="answer-box no-answer" id="answer-box">'
             f'<p class="answer-kicker">No answer</p>'
-            f'<p class="answer-text">{html.escape(_corpus_name(session)).capitalize()} '
-            f"{'do' if session else 'does'} not seem to answer this question. {closest}</p>"
+            f'<p class="answer-text">{html.escape(corpus).capitalize()} '
+            f"{'do' if plural else 'does'} not seem to answer this question. {closest}</p>"
             "</div>"
         )
     best = result["passages"][0] if result["passages"] else None
@@ -152,8 +145,14 @@ def _passage_head(rank: int, passage: dict[str, Any], answered: bool) -> str:
     )
 
 
-def render_answer(result: dict[str, Any] | None, session: SessionCorpus | None) -> list[Any]:
+def render_answer(result: dict[str, Any] | None, corpus: str = "the speech",
+                  plural: bool = False) -> list[Any]:
     """Turn ``Answer.to_dict()`` into updates: the answer box, then each passage's widgets.
+
+    Args:
+        result: The answer, as the ``/ask`` API returns it.
+        corpus: What was searched, for "... does not seem to answer" ("the collection").
+        plural: ``corpus`` names several things ("your documents and the speech").
 
     Returns:
         ``[answer_html, (column, head, text) * MAX_PASSAGES]`` updates, unused slots hidden.
@@ -161,7 +160,7 @@ def render_answer(result: dict[str, Any] | None, session: SessionCorpus | None) 
     if not result:
         return [gr.update(value="", visible=False)] + [gr.update(visible=False)] * (3 * MAX_PASSAGES)
     answered = result["answer"] is not None
-    updates: list[Any] = [gr.update(value=_answer_html(result, session), visible=True)]
+    updates: list[Any] = [gr.update(value=_answer_html(result, corpus, plural), visible=True)]
     passages = result["passages"][:MAX_PASSAGES]
     for rank in range(MAX_PASSAGES):
         if rank < len(passages):
