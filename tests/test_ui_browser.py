@@ -192,6 +192,29 @@ def test_upload_is_cited_then_back_to_the_speech(browser: Any, served: Served, t
         page.close()
 
 
+def test_uploaded_pdf_answers_cite_their_page(browser: Any, served: Served, tmp_path: Path,
+                                              make_pdf: Any) -> None:
+    pdf = make_pdf(tmp_path, [
+        "Annual report of the Brennan water board. This page introduces the board and its members.",
+        "The Brennan wind farm produced 300 megawatts in 2024, enough for forty thousand homes.",
+        "Lake Brennan holds 40 million cubic metres of water when full.",
+    ], name="energy.pdf")
+    page = browser.new_page(viewport=VIEWPORTS["desktop"])
+    try:
+        page.goto(served.url)
+        page.locator("#uploads").get_by_text("Your own documents").click()
+        page.locator("#upload input[type=file]").set_input_files([str(pdf)])
+        page.locator("#status", has_text="energy.pdf").wait_for(timeout=TIMEOUT_MS)
+
+        _ask(page, "How much power did the wind farm produce?")
+        page.locator("#answer-box", has_text="300 megawatts").wait_for(timeout=TIMEOUT_MS)
+        assert "energy.pdf, p. 2" in page.locator("#answer-box").inner_text()  # the card cites the page
+        assert "energy.pdf, p. 2" in page.locator("#passage-1 .passage-head").inner_text()
+        page.screenshot(path=str(ARTIFACTS / "ui-pdf-page.png"), full_page=True)
+    finally:
+        page.close()
+
+
 def test_refused_question_replaces_the_stale_answer(browser: Any, served: Served) -> None:
     page = browser.new_page(viewport=VIEWPORTS["phone"])
     try:
