@@ -24,6 +24,7 @@ from index.store import (
     PassageRecord,
     SentenceRecord,
     build_and_save,
+    collection_hash,
 )
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "cache_root",
     "cached_index",
     "check_index",
+    "collection_hash",
     "default_encoder",
     "list_documents",
     "remove_from_index",

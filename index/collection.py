@@ -48,13 +48,13 @@ from index.store import (
     BuildProgress,
     CorpusIndex,
     DocumentEntry,
-    _collection_hash,
     _fsync_tree,
     _now,
     _parent_lock,
     _read_entries,
     _recover,
     _sha256,
+    collection_hash,
     read_manifest,
     text_hash,
 )
@@ -295,7 +295,7 @@ def _append_segment(target: Path, manifest: dict[str, Any], part: CorpusIndex,
         vector_indexes = {table: {**info, "count": counts[table]}
                           for table, info in manifest["segments"][0]["vector_indexes"].items()}
         updated = dict(manifest, counts=counts, late_interaction=late, updated_at=_now(),
-                       corpus_hash=_collection_hash(entries), vector_indexes=vector_indexes,
+                       corpus_hash=collection_hash(entries), vector_indexes=vector_indexes,
                        documents=[asdict(entry) for entry in entries],
                        segments=[*manifest["segments"], {
                            "path": prefix, "late_interaction": part.sentence_tokens is not None,

@@ -313,7 +313,7 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def _collection_hash(entries: Sequence[DocumentEntry]) -> str:
+def collection_hash(entries: Sequence[DocumentEntry]) -> str:
     """Hash of the collection: names and content hashes, in order (cheap: no text read)."""
     digest = hashlib.sha256()
     for entry in entries:
@@ -338,7 +338,7 @@ def _manifest(model_name: str, dimension: int, chunking: dict[str, Any], entries
         "vector_index": vector_indexes["sentences"]["kind"],  # the larger table's; both below
         "vector_indexes": vector_indexes,
         "chunking": dict(chunking),
-        "corpus_hash": _collection_hash(entries),
+        "corpus_hash": collection_hash(entries),
         "counts": dict(counts),
         "late_interaction": late,
         "created_at": created_at,

@@ -29,12 +29,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from index import CorpusIndex, Encoder, PassageRecord, SentenceRecord, tokenize
+from index import CorpusIndex, Encoder, PassageRecord, SentenceRecord, collection_hash, tokenize
 from index.encoder import token_encoder
 from index.lexical import TermPostings, UnionLexicalIndex
 from index.store import LATE_INTERACTION_MAX_SENTENCES
 from index.vectors import build_vector_index
-from ingest import ChunkingParams, Document, corpus_hash, make_passages, split_sentences
+from ingest import ChunkingParams, Document, make_passages, split_sentences
 from qa.errors import QAError
 
 ENCODE_CHUNK = 256
@@ -311,13 +311,14 @@ def layer(base: CorpusIndex, pieces: Sequence[IndexedDocument]) -> CorpusIndex:
     manifest.update({
         "vector_index": sentence_info["kind"],
         "vector_indexes": {"sentences": sentence_info, "passages": passage_info},
-        "corpus_hash": corpus_hash(documents),
         "counts": {"documents": len(documents), "sentences": len(sentences), "passages": len(passages)},
         "late_interaction": tokens is not None,
         "layered": {"base_documents": len(base.documents), "session_documents": len(pieces)},
     })
     merged = CorpusIndex(documents, sentences, passages, sentence_index, passage_index,
                          sentence_bm25, passage_bm25, manifest, tokens, offsets)
+    # The same collection hash a single build over base + uploads records.
+    merged.manifest["corpus_hash"] = collection_hash(merged.entries)
     _inherit_sentence_facts(base, merged)
     return merged
 
