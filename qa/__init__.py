@@ -15,13 +15,14 @@ every deliberate refusal and lets real bugs surface. They are re-exported here s
 from index.errors import IndexBuildError, IndexLoadError
 from ingest.corpus import DEFAULT_CORPUS_TITLE
 from ingest.errors import IngestError, SpeechQAError
+from qa.batching import BatchingQA
 from qa.engine import QA, ask, default_engine
 from qa.errors import QAError, QuestionError
 from qa.ranking import RankingWeights
 from qa.types import Answer, Passage, Span
 
 __all__ = [
-    "DEFAULT_CORPUS_TITLE", "QA", "Answer", "IndexBuildError", "IndexLoadError", "IngestError",
+    "DEFAULT_CORPUS_TITLE", "QA", "Answer", "BatchingQA", "IndexBuildError", "IndexLoadError", "IngestError",
     "Passage", "QAError", "QuestionError", "RankingWeights", "Span", "SpeechQAError", "ask",
     "default_engine",
 ]
