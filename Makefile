@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install --quiet --upgrade pip
 	# The CPU build of torch first: a plain 'torch' requirement would pull a multi-GB CUDA build.
 	$(PIP) install --quiet "torch==2.13.0"
-	$(PIP) install --quiet -e ".[test]"
+	$(PIP) install --quiet -e ".[test,cluster]"
 	touch $@
 
 install: $(VENV)/.installed

@@ -12,17 +12,18 @@ every deliberate refusal and lets real bugs surface. They are re-exported here s
 (and ``ui/``) need nothing but ``qa``.
 """
 
+from index.encoder import Encoder, default_encoder
 from index.errors import IndexBuildError, IndexLoadError
 from ingest.corpus import DEFAULT_CORPUS_TITLE
 from ingest.errors import IngestError, SpeechQAError
 from qa.batching import BatchingQA
-from qa.engine import QA, ask, default_engine
+from qa.engine import QA, ask, check_question, default_engine
 from qa.errors import QAError, QuestionError
 from qa.ranking import RankingWeights
 from qa.types import Answer, Passage, Span
 
 __all__ = [
-    "DEFAULT_CORPUS_TITLE", "QA", "Answer", "BatchingQA", "IndexBuildError", "IndexLoadError", "IngestError",
-    "Passage", "QAError", "QuestionError", "RankingWeights", "Span", "SpeechQAError", "ask",
-    "default_engine",
+    "DEFAULT_CORPUS_TITLE", "QA", "Answer", "BatchingQA", "Encoder", "IndexBuildError", "IndexLoadError", "IngestError",
+    "Passage", "QAError", "QuestionError", "RankingWeights", "Span", "SpeechQAError", "ask", "check_question",
+    "default_encoder", "default_engine",
 ]

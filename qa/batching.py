@@ -27,8 +27,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 
-from qa.engine import QA, _check_top_k
-from qa.question import clean_question
+from qa.engine import QA, check_question
 from qa.types import Answer
 
 logger = logging.getLogger(__name__)
@@ -106,8 +105,7 @@ class BatchingQA(QA):
             QuestionError: The question or ``top_k`` is unusable (nothing is queued).
             RuntimeError: The batcher was closed.
         """
-        checked_k = _check_top_k(top_k)
-        cleaned = clean_question(question)
+        cleaned, checked_k = check_question(question, top_k)
         future: Future[Answer] = Future()
         if self._closed:
             raise RuntimeError("the question batcher is closed")

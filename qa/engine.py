@@ -42,6 +42,21 @@ def _check_top_k(top_k: object) -> int:
     return top_k
 
 
+def check_question(question: str, top_k: object = 3) -> tuple[str, int]:
+    """Validate a question and ``top_k`` exactly as ``ask`` does, without answering.
+
+    Why public: a server that batches questions (``BatchingQA``, a Ray Serve replica) must
+    refuse a bad one alone, before it joins a batch whose other questions are fine.
+
+    Returns:
+        ``(cleaned question, top_k)``: what ``ask`` would answer.
+
+    Raises:
+        QuestionError: Empty or over-long question, or a bad ``top_k``.
+    """
+    return clean_question(question), _check_top_k(top_k)
+
+
 class QA:
     """Question answering over one corpus index.
 
@@ -152,6 +167,12 @@ class QA:
     def documents(self) -> list[Document]:
         """The corpus' documents (repaired texts)."""
         return self.index.documents
+
+    @property
+    def ready(self) -> bool:
+        """Whether the index and the model are in memory (a server's health check)."""
+        encoder_loaded = self._encoder is not None and bool(getattr(self._encoder, "loaded", True))
+        return self._index is not None and encoder_loaded
 
     def warm_up(self) -> None:
         """Load the index and the model now, so the first question is as fast as the rest."""

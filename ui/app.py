@@ -16,15 +16,16 @@ bundled speech's cached index) is never modified.
 from __future__ import annotations
 
 import logging
-import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
 from qa import DEFAULT_CORPUS_TITLE, QA, QuestionError, default_engine
 from ui.render import COLOURS, MAX_PASSAGES, render_answer
-from ui.style import CSS
-from ui.uploads import MemoEncoder, SessionCorpus, private_upload_folder, read_uploads, status_html
+from ui.uploads import MemoEncoder, SessionCorpus, read_uploads, status_html
+
+if TYPE_CHECKING:
+    from ui.server import RunningServer
 
 logger = logging.getLogger(__name__)
 
@@ -34,9 +35,6 @@ MAX_UPLOAD = "20mb"
 """Per-file upload limit, enforced by Gradio before our code sees the bytes."""
 
 UPLOAD_TYPES = [".txt", ".md", ".pdf", ".docx", ".html"]
-
-DEFAULT_CONCURRENCY = 4
-"""Questions answered at once; a question takes tens of milliseconds, so a few suffice."""
 
 EXAMPLES = [
     "When did Dalian receive the Global 500 award?",
@@ -170,9 +168,9 @@ def build_app(engine: QA) -> gr.Blocks:
     return app
 
 def launch(engine: QA | None = None, host: str = "127.0.0.1", port: int = 7860, *,
-           block: bool = True, concurrency: int = DEFAULT_CONCURRENCY,
-           max_file_size: str | int = MAX_UPLOAD, quiet: bool = False) -> gr.Blocks:
-    """Warm the engine, then serve the page.
+           block: bool = True, concurrency: int | None = None,
+           max_file_size: str | int = MAX_UPLOAD, quiet: bool = False) -> RunningServer:
+    """Warm the engine, then serve the page and the JSON API (``ui.server``) with uvicorn.
 
     The model and index load before the server opens its port, so the first visitor's
     question is as fast as every later one.
@@ -182,29 +180,17 @@ def launch(engine: QA | None = None, host: str = "127.0.0.1", port: int = 7860, 
         host: Interface to bind; loopback unless the caller deliberately opens it up.
         port: TCP port.
         block: Serve until interrupted (the CLI); False returns at once (tests).
-        concurrency: Events run at once (Gradio's default of 1 would serialise visitors).
+        concurrency: Page events run at once (default ``ui.server.DEFAULT_PAGE_CONCURRENCY``).
         max_file_size: Largest upload Gradio accepts, e.g. ``"20mb"``.
-        quiet: Suppress Gradio's start-up banner.
+        quiet: No access log.
 
     Returns:
-        The running app (call ``.close()`` when ``block`` is False).
+        The running server (call ``.close()`` when ``block`` is False).
     """
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    private_upload_folder()
-    engine = engine or default_engine()
-    engine.warm_up()
-    app = build_app(engine)
-    app.queue(default_concurrency_limit=concurrency)
-    theme = gr.themes.Soft(
-        primary_hue="amber", neutral_hue="slate",
-        font=["system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"],
-        font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"],
-    )
-    app.launch(
-        server_name=host, server_port=port, prevent_thread_lock=not block, quiet=quiet,
-        max_file_size=max_file_size, show_error=True, theme=theme, css=CSS,
-        footer_links=["api"], ssr_mode=False,
-    )
-    return app
+    from ui.server import DEFAULT_PAGE_CONCURRENCY, serve
+
+    return serve(engine or default_engine(), host, port, block=block,
+                 concurrency=concurrency or DEFAULT_PAGE_CONCURRENCY, max_file_size=max_file_size,
+                 quiet=quiet)
 
 __all__ = ["EXAMPLES", "MAX_PASSAGES", "build_app", "launch"]
