@@ -23,7 +23,8 @@ from qa.ranking import RankingWeights
 from qa.types import Answer, Passage, Span
 
 __all__ = [
-    "DEFAULT_CORPUS_TITLE", "QA", "Answer", "BatchingQA", "Encoder", "IndexBuildError", "IndexLoadError", "IngestError",
+    "DEFAULT_CORPUS_TITLE", "QA", "Answer", "BatchingQA", "Encoder", "IndexBuildError", "IndexLoadError",
+    "IngestError",
     "Passage", "QAError", "QuestionError", "RankingWeights", "Span", "SpeechQAError", "ask", "check_question",
     "default_encoder", "default_engine",
 ]

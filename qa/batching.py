@@ -74,6 +74,7 @@ class BatchingQA(QA):
             cache_size: Answers kept for repeated questions.
         """
         super().__init__(lambda: base.index, base.encoder, base.weights, cache_size)
+        self._base = base
         if max_wait_s < 0 or max_batch < 1:
             raise ValueError("max_wait_s must be >= 0 and max_batch >= 1")
         self.max_wait_s = max_wait_s
@@ -83,6 +84,11 @@ class BatchingQA(QA):
         self._worker: threading.Thread | None = None
         self._worker_lock = threading.Lock()
         self._closed = False
+
+    @property
+    def ready(self) -> bool:
+        """Whether the index and the model are in memory (here or in the wrapped engine)."""
+        return super().ready or self._base.ready
 
     # ------------------------------------------------------------------ asking
     def ask(self, question: str, top_k: int = 3) -> Answer:

@@ -222,11 +222,12 @@ def test_logs_one_line_per_user_error_and_per_request(tmp_path: Path) -> None:
     process = start_serve(port)
     try:
         wait_listening(process, port)
+        # Ready as soon as the port answers: the model and the index loaded before it opened.
+        assert request(port, "GET", "/api/health")[0] == 200
         assert ask(port, {"question": " "})[0] == 400
         assert ask(port, {"question": GLOBAL_500, "top_k": 99})[0] == 400
         assert request(port, "POST", "/api/ask", b"{not json")[0] == 400
         assert ask(port, {"question": GLOBAL_500})[0] == 200
-        assert request(port, "GET", "/api/health")[0] == 200
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
         with pytest.raises(AppError, match="question is empty"):
             client.predict("", 3, api_name="/ask")

@@ -165,6 +165,12 @@ def test_a_model_fault_reaches_every_caller_and_the_batcher_survives(base: QA,
         batching.close()
 
 
+def test_ready_follows_the_wrapped_engine(base: QA) -> None:
+    assert base.ready
+    assert BatchingQA(base).ready  # nothing asked through the wrapper yet
+    assert not BatchingQA(QA.default(encoder=base.encoder)).ready
+
+
 def test_closed_batcher_refuses(base: QA) -> None:
     batching = BatchingQA(base)
     batching.close()
