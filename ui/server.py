@@ -252,7 +252,7 @@ def mount_page(api: FastAPI, blocks: gr.Blocks, concurrency: int, max_file_size:
     # only ``Blocks.launch`` sets; point it at the mounted Gradio app so stopping is prompt.
     mounted = [route.app for route in app.routes if isinstance(route, Mount) and route.path in ("", "/")]
     if mounted:
-        blocks.app = mounted[-1]
+        blocks.app = mounted[-1]  # type: ignore[assignment]  # the mounted object is that App
     return app
 
 
