@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml
 	  || { echo "speech-qa: PyTorch's CPU index is out of reach; using pip's configured index"; \
 	       $(PIP) install --quiet "torch==$(TORCH_VERSION)"; }
 	@$(PY) -c "import torch; torch.version.cuda and print('speech-qa: note: torch is a CUDA build (it runs on the CPU, but is several GB); see README, Set-up')"
-	$(PIP) install --quiet -e ".[test]"
+	$(PIP) install --quiet -e ".[test,cluster]"
 	touch $@
 
 install: $(VENV)/.installed

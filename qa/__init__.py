@@ -12,11 +12,13 @@ every deliberate refusal and lets real bugs surface. They are re-exported here s
 (and ``ui/``) need nothing but ``qa``.
 """
 
+from index.encoder import Encoder, default_encoder
 from index.errors import IndexBuildError, IndexLoadError
 from ingest.corpus import DEFAULT_CORPUS_TITLE, SkippedFile
 from ingest.errors import IngestError, SpeechQAError
 from ingest.readers import SUPPORTED_SUFFIXES
-from qa.engine import DEFAULT_EXAMPLES, QA, ask, default_engine
+from qa.batching import BatchingQA
+from qa.engine import DEFAULT_EXAMPLES, QA, ask, check_question, default_engine
 from qa.errors import QAError, QuestionError
 from qa.question import MAX_QUESTION_CHARS, MAX_TOP_K, question_problem
 from qa.ranking import RankingWeights
@@ -38,7 +40,9 @@ __all__ = [
     "QA",
     "SUPPORTED_SUFFIXES",
     "Answer",
+    "BatchingQA",
     "DocumentInfo",
+    "Encoder",
     "IndexBuildError",
     "IndexLoadError",
     "IndexingProgress",
@@ -56,6 +60,8 @@ __all__ = [
     "UploadSession",
     "UploadSessions",
     "ask",
+    "check_question",
+    "default_encoder",
     "default_engine",
     "question_problem",
     "release_memory",

@@ -88,6 +88,21 @@ def _as_questions(questions: str | Sequence[str]) -> list[str]:
     return list(questions)
 
 
+def check_question(question: str, top_k: object = 3) -> tuple[str, int]:
+    """Validate a question and ``top_k`` exactly as ``ask`` does, without answering.
+
+    Why public: a server that batches questions (``BatchingQA``, a Ray Serve replica) must
+    refuse a bad one alone, before it joins a batch whose other questions are fine.
+
+    Returns:
+        ``(cleaned question, top_k)``: what ``ask`` would answer.
+
+    Raises:
+        QuestionError: Empty or over-long question, or a bad ``top_k``.
+    """
+    return clean_question(question), check_top_k(top_k)
+
+
 class QA:
     """Question answering over one corpus index.
 
@@ -340,6 +355,12 @@ class QA:
         answer, and nothing here can write one honestly for an arbitrary collection.
         """
         return DEFAULT_EXAMPLES if self.is_default_corpus else ()
+
+    @property
+    def ready(self) -> bool:
+        """Whether the index and the model are in memory (a server's health check)."""
+        encoder_loaded = self._encoder is not None and bool(getattr(self._encoder, "loaded", True))
+        return self._index is not None and encoder_loaded
 
     def warm_up(self) -> None:
         """Load the index and the model now, so the first question is as fast as the rest."""

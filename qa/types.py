@@ -97,6 +97,24 @@ class Answer:
             "passages": [passage.to_dict() for passage in self.passages],
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Answer:
+        """Rebuild an ``Answer`` from ``to_dict()`` (e.g. one that crossed a process boundary).
+
+        Scores come back rounded as ``to_dict`` rounded them.
+        """
+        return cls(
+            question=data["question"],
+            answer=data["answer"],
+            confidence=float(data["confidence"]),
+            passages=tuple(
+                Passage(text=p["text"], source=p["source"], start=int(p["start"]), end=int(p["end"]),
+                        score=float(p["score"]), paragraph=int(p.get("paragraph", 1)),
+                        highlights=tuple(Span(int(h["start"]), int(h["end"])) for h in p["highlights"]))
+                for p in data["passages"]
+            ),
+        )
+
 
 @dataclass(frozen=True)
 class DocumentInfo:

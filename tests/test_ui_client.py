@@ -214,7 +214,7 @@ def test_several_people_can_ask_at_once(served: Served) -> None:
     results = [job.result() for job in jobs]
     assert [r["question"] for r in results] == questions
     assert "1997" in results[1]["answer"]
-    assert served.app._queue.default_concurrency_limit > 1
+    assert served.app.blocks._queue.default_concurrency_limit > 1
 
 
 def test_serve_command_serves_the_speech_on_loopback() -> None:

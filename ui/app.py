@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import html
 import logging
-import os
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
@@ -35,8 +34,10 @@ from qa import (
     question_problem,
 )
 from ui.render import COLOURS, MAX_PASSAGES, render_answer, render_problem
-from ui.style import CSS
-from ui.uploads import private_upload_folder, status_html
+from ui.uploads import status_html
+
+if TYPE_CHECKING:
+    from ui.server import RunningServer
 
 logger = logging.getLogger(__name__)
 
@@ -301,9 +302,9 @@ def build_app(engine: QA, *, sessions: UploadSessions | None = None) -> gr.Block
     return app
 
 def launch(engine: QA | None = None, host: str = "127.0.0.1", port: int = 7860, *,
-           block: bool = True, concurrency: int = DEFAULT_CONCURRENCY,
-           max_file_size: str | int = MAX_UPLOAD, quiet: bool = False) -> gr.Blocks:
-    """Warm the engine, then serve the page.
+           block: bool = True, concurrency: int | None = None,
+           max_file_size: str | int = MAX_UPLOAD, quiet: bool = False) -> RunningServer:
+    """Warm the engine, then serve the page and the JSON API (``ui.server``) with uvicorn.
 
     The model and index load before the server opens its port, so the first visitor's
     question is as fast as every later one.
@@ -313,29 +314,17 @@ def launch(engine: QA | None = None, host: str = "127.0.0.1", port: int = 7860, 
         host: Interface to bind; loopback unless the caller deliberately opens it up.
         port: TCP port.
         block: Serve until interrupted (the CLI); False returns at once (tests).
-        concurrency: Events run at once (Gradio's default of 1 would serialise visitors).
+        concurrency: Page events run at once (default ``ui.server.DEFAULT_PAGE_CONCURRENCY``).
         max_file_size: Largest upload Gradio accepts, e.g. ``"20mb"``.
-        quiet: Suppress Gradio's start-up banner.
+        quiet: No access log.
 
     Returns:
-        The running app (call ``.close()`` when ``block`` is False).
+        The running server (call ``.close()`` when ``block`` is False).
     """
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    private_upload_folder()
-    engine = engine or default_engine()
-    engine.warm_up()
-    app = build_app(engine)
-    app.queue(default_concurrency_limit=concurrency)
-    theme = gr.themes.Soft(
-        primary_hue="amber", neutral_hue="slate",
-        font=["system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"],
-        font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"],
-    )
-    app.launch(
-        server_name=host, server_port=port, prevent_thread_lock=not block, quiet=quiet,
-        max_file_size=max_file_size, show_error=True, theme=theme, css=CSS,
-        footer_links=["api"], ssr_mode=False,
-    )
-    return app
+    from ui.server import DEFAULT_PAGE_CONCURRENCY, serve
+
+    return serve(engine or default_engine(), host, port, block=block,
+                 concurrency=concurrency or DEFAULT_PAGE_CONCURRENCY, max_file_size=max_file_size,
+                 quiet=quiet)
 
 __all__ = ["MAX_PASSAGES", "PageText", "build_app", "launch", "page_text"]

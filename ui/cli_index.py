@@ -41,8 +41,14 @@ def _totals(documents: tuple[DocumentInfo, ...]) -> str:
 
 
 def _cmd_index(args: argparse.Namespace, out: TextIO) -> int:
-    engine = QA.from_paths(args.paths, index_dir=args.index, show_progress=True, strict=args.strict,
-                           replace=args.replace)
+    if args.ray_address or args.workers:
+        from ui.cluster_index import index_on_ray  # Ray is optional and heavy: only this path needs it
+
+        engine = index_on_ray(args.paths, args.index, args.ray_address, args.workers,
+                              strict=args.strict, replace=args.replace)
+    else:
+        engine = QA.from_paths(args.paths, index_dir=args.index, show_progress=True, strict=args.strict,
+                               replace=args.replace)
     out.write(f"Indexed {_totals(engine.documents)} -> {Path(args.index).absolute()}\n")
     return _summary(engine.last_update)
 
@@ -102,6 +108,9 @@ def add_index_commands(commands: argparse._SubParsersAction) -> None:  # type: i
     index.add_argument("--replace", action="store_true",
                        help="replace the index already in that directory (default: refuse)")
     index.add_argument("--strict", action="store_true", help=strict_help)
+    from ui.cluster_index import add_ray_options
+
+    add_ray_options(index)
     index.set_defaults(handler=_cmd_index)
 
     add = commands.add_parser("add", help="add files and folders to an existing index")

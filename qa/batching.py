@@ -1,0 +1,183 @@
+"""Concurrent questions, one model call: a small batcher in front of ``QA.ask_many``.
+
+Why: a server's cost is the model's forward pass, and ``ask_many`` embeds 32 questions in
+about the time of three single ones (``bench/RESULTS.md``, batch 3.2x). Visitors arrive one
+at a time, though, each on its own request. ``BatchingQA`` lets each caller keep the plain
+``ask(question, top_k)`` call while a single worker thread gathers whatever arrived within a
+few milliseconds and answers it with one ``ask_many`` call.
+
+Why one worker thread: the model and the ranking then run on one thread whatever the number
+of callers, so the server's threads only wait. That bounds both CPU contention and glibc's
+per-thread malloc arenas, whose fragmentation was the memory creep measured under 20 clients
+(DESIGN.md, Serving).
+
+Semantics are those of ``QA.ask``: bad questions are refused in the caller's thread with the
+same ``QuestionError`` (never poisoning a batch), answers are cached, and the result for a
+question does not depend on what else was in its batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from qa.engine import QA, check_question
+from qa.types import Answer
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_WAIT_S = 0.004
+"""How long the first question of a batch waits for company: short next to the ~14 ms a
+question takes, long enough that requests arriving together share a model call."""
+
+DEFAULT_MAX_BATCH = 32
+"""Questions per model call (``QUESTION_BATCH`` in the engine measured 32 best here)."""
+
+
+@dataclass(frozen=True)
+class _Pending:
+    question: str
+    top_k: int
+    future: Future[Answer]
+
+
+@dataclass
+class BatchStats:
+    """What the batcher did (for tests and the benchmark): model batches and questions."""
+
+    batches: int = 0
+    questions: int = 0
+
+
+class BatchingQA(QA):
+    """A ``QA`` whose ``ask`` joins concurrent callers into one ``ask_many``.
+
+    It shares the wrapped engine's index and encoder (nothing is loaded twice) and keeps its
+    own answer cache. Everything else (``index``, ``documents``, ``encoder``, ``warm_up``,
+    ``ask_many``) behaves as on any ``QA``.
+    """
+
+    def __init__(self, base: QA, max_wait_s: float = DEFAULT_MAX_WAIT_S,
+                 max_batch: int = DEFAULT_MAX_BATCH, cache_size: int = 512) -> None:
+        """Cheap: the worker thread starts on the first question.
+
+        Args:
+            base: The engine whose index and encoder answer the questions.
+            max_wait_s: Longest wait for more questions once one has arrived.
+            max_batch: Most questions in one model call.
+            cache_size: Answers kept for repeated questions.
+        """
+        super().__init__(lambda: base.index, base.encoder, base.weights, cache_size)
+        self._base = base
+        if max_wait_s < 0 or max_batch < 1:
+            raise ValueError("max_wait_s must be >= 0 and max_batch >= 1")
+        self.max_wait_s = max_wait_s
+        self.max_batch = max_batch
+        self.stats = BatchStats()
+        self._inbox: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self._worker: threading.Thread | None = None
+        self._worker_lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def ready(self) -> bool:
+        """Whether the index and the model are in memory (here or in the wrapped engine)."""
+        return super().ready or self._base.ready
+
+    # ------------------------------------------------------------------ asking
+    def ask(self, question: str, top_k: int = 3) -> Answer:
+        """Answer one question; concurrent callers share one model call.
+
+        Raises:
+            QuestionError: Empty or over-long question, or a bad ``top_k`` (raised here,
+                before the question joins a batch).
+        """
+        return self.submit(question, top_k).result()
+
+    async def ask_async(self, question: str, top_k: int = 3) -> Answer:
+        """``ask`` for asyncio callers: the event loop waits, no thread is blocked."""
+        return await asyncio.wrap_future(self.submit(question, top_k))
+
+    def submit(self, question: str, top_k: int = 3) -> Future[Answer]:
+        """Queue a question; its ``Future`` resolves with the ``Answer``.
+
+        Raises:
+            QuestionError: The question or ``top_k`` is unusable (nothing is queued).
+            RuntimeError: The batcher was closed.
+        """
+        cleaned, checked_k = check_question(question, top_k)
+        future: Future[Answer] = Future()
+        if self._closed:
+            raise RuntimeError("the question batcher is closed")
+        self._start_worker()
+        self._inbox.put(_Pending(cleaned, checked_k, future))
+        return future
+
+    def close(self) -> None:
+        """Stop the worker after the questions already queued (idempotent)."""
+        self._closed = True
+        with self._worker_lock:
+            if self._worker is not None:
+                self._inbox.put(None)
+                self._worker.join(timeout=30)
+                self._worker = None
+
+    # ------------------------------------------------------------------ the worker
+    def _start_worker(self) -> None:
+        if self._worker is None:
+            with self._worker_lock:
+                if self._worker is None:
+                    self._worker = threading.Thread(target=self._run, name="speech-qa-batcher", daemon=True)
+                    self._worker.start()
+
+    def _run(self) -> None:
+        while True:
+            first = self._inbox.get()
+            if first is None:
+                return
+            batch = [first]
+            deadline = time.monotonic() + self.max_wait_s
+            stop = False
+            while len(batch) < self.max_batch:
+                remaining = deadline - time.monotonic()
+                try:
+                    item = self._inbox.get(timeout=remaining) if remaining > 0 else self._inbox.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            self._answer(batch)
+            if stop:
+                return
+
+    def _answer(self, batch: Sequence[_Pending]) -> None:
+        """One ``ask_many`` per ``top_k`` in the batch (nearly always just one)."""
+        by_k: dict[int, list[_Pending]] = {}
+        for item in batch:
+            by_k.setdefault(item.top_k, []).append(item)
+        for top_k, items in by_k.items():
+            live = [item for item in items if item.future.set_running_or_notify_cancel()]
+            if not live:
+                continue
+            try:
+                answers = self.ask_many([item.question for item in live], top_k)
+            except BaseException as exc:  # a real fault: every waiting caller sees it
+                logger.error("answering a batch of %d question(s) failed", len(live), exc_info=True)
+                for item in live:
+                    item.future.set_exception(exc)
+                continue
+            self.stats.batches += 1
+            self.stats.questions += len(live)
+            for item, answer in zip(live, answers, strict=True):
+                item.future.set_result(answer)
+
+
+__all__ = ["DEFAULT_MAX_BATCH", "DEFAULT_MAX_WAIT_S", "BatchStats", "BatchingQA"]
