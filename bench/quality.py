@@ -507,6 +507,27 @@ TRIED = (
     "a chunk not a name, a chunk after *called / known as / referred to as*: coverage 0.548 -> "
     "0.526, EM 0.413 -> 0.442, F1 0.479 -> 0.509 (Southern California EM 0.389 -> 0.417, F1 "
     "0.463 -> 0.493): kept. Dropping the opener rule instead gave 0.554 / 0.420 / 0.484.",
+    "- Issue 12 round 3 (2026-11-30), soft coverage: each content word of the question bridged "
+    "to its nearest words of the corpus vocabulary (cosine >= tau, weight (cosine - tau) / (1 -"
+    " tau), at most 5 neighbours), IDF-weighted like the coverage features (the sentence; with "
+    "its previous; with its next: three fusion columns), optionally the sentence's soft "
+    "coverage as abstention evidence. Same protocol as round 2 (tau chosen on one paraphrase "
+    "half, reported on the other; SQuAD cross-validated; the 36 never fitted). Word vectors: "
+    "(a) the model's static word-piece input embeddings, tau 0.3 / 0.4: paraphrases 0.574 "
+    "(unchanged), SQuAD 0.822; (b) the question's contextual token vectors (same forward pass) "
+    "against the vocabulary words encoded alone (one model call per corpus), tau 0.35 / 0.4 / "
+    "0.42 / 0.5 / 0.6: paraphrases 0.588 / 0.588 / 0.588 / 0.574 / 0.574, SQuAD 0.827 / 0.825 /"
+    " 0.825 / 0.822 / 0.822; (c) for reference, the question's words also encoded alone (a "
+    "second model call per question), tau 0.42 / 0.45 / 0.5 / 0.6: 0.588 / 0.574 / 0.588 / "
+    "0.574. Held out, (b) gains one question (even half 0.484 -> 0.516 with tau 0.35-0.42 "
+    "chosen on the odd half, where all tie; odd half 0.649 unchanged): pooled 0.574 -> 0.588; "
+    "with the paraphrase half also in the fusion fit (x10): 0.544 -> 0.559. Paraphrases "
+    "declined 0.118 unchanged; soft coverage as abstention evidence: off-topic declined 0.993 "
+    "-> 0.999 but paraphrases declined 0.147-0.191 and the old 36 0.028 -> 0.056. The bundled "
+    "model's nearest vocabulary words are too noisy to bridge: *thank* -> *beautiful* 0.59, "
+    "*magnificent* 0.55 (*gratitude* not in the top 4); *donated* -> *contributed* 0.57, "
+    "*award* 0.50 (*sent* not in the top 4); *factories* -> *enterprises* 0.51 but *air* -> "
+    "*water* 0.50. Not kept (code left out).",
 )
 
 
