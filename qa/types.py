@@ -103,6 +103,7 @@ class Answer:
 
         Scores come back rounded as ``to_dict`` rounded them.
         """
+        span = data.get("phrase_span")
         return cls(
             question=data["question"],
             answer=data["answer"],
@@ -110,9 +111,13 @@ class Answer:
             passages=tuple(
                 Passage(text=p["text"], source=p["source"], start=int(p["start"]), end=int(p["end"]),
                         score=float(p["score"]), paragraph=int(p.get("paragraph", 1)),
-                        highlights=tuple(Span(int(h["start"]), int(h["end"])) for h in p["highlights"]))
+                        highlights=tuple(Span(int(h["start"]), int(h["end"])) for h in p["highlights"]),
+                        page=None if p.get("page") is None else int(p["page"]))
                 for p in data["passages"]
             ),
+            phrase=data.get("phrase"),
+            phrase_span=Span(int(span["start"]), int(span["end"])) if span else None,
+            notice=data.get("notice"),
         )
 
 

@@ -89,7 +89,7 @@ def served() -> Iterator[Served]:
 
 def same(result: dict[str, Any], expected: dict[str, Any]) -> None:
     """Equal answers (confidence and scores within the float noise of batched embedding)."""
-    assert set(result) == {"question", "answer", "confidence", "passages"}
+    assert set(result) == {"question", "answer", "confidence", "passages", "phrase", "phrase_span", "notice"}
     assert result["question"] == expected["question"]
     assert result["answer"] == expected["answer"]
     assert result["confidence"] == pytest.approx(expected["confidence"], abs=2e-3)
@@ -271,3 +271,16 @@ def test_busy_port_fails_fast_before_loading_the_model() -> None:
     assert f"port {port}" in err and "--port" in err and "in use" in err
     assert "GRADIO_SERVER_PORT" not in err and "Traceback" not in err
     assert elapsed < 30
+
+
+def test_answer_survives_a_process_boundary_whole() -> None:
+    """``Answer.from_dict`` (how answers cross Ray) keeps the phrase, notice and pages."""
+    from qa import QA, Answer, Passage, Span
+
+    answer = QA.default().ask("When did Dalian win the Global 500 award?", 3)
+    assert answer.phrase is not None
+    assert Answer.from_dict(answer.to_dict()).to_dict() == answer.to_dict()
+    paged = Answer("Q?", "It rained.", 0.9, (Passage("It rained.", "a.pdf", 0, 10, 0.9, (Span(0, 10),),
+                                                     paragraph=2, page=3),),
+                   phrase="rained", phrase_span=Span(3, 9), notice=None)
+    assert Answer.from_dict(paged.to_dict()) == paged

@@ -152,7 +152,7 @@ def build_app(engine: QA, *, sessions: UploadSessions | None = None) -> gr.Block
         try:
             return current(request).ask(question or "", whole_top_k(top_k)).to_dict()  # type: ignore[arg-type]
         except QuestionError as exc:
-            logger.info("question refused: %s", exc)
+            logger.info("refused a page request: %s", exc)
             raise gr.Error(str(exc), title="Please check the question", visible=False,
                            print_exception=False) from exc
 
