@@ -73,7 +73,10 @@ class BatchingQA(QA):
             max_batch: Most questions in one model call.
             cache_size: Answers kept for repeated questions.
         """
-        super().__init__(lambda: base.index, base.encoder, base.weights, cache_size)
+        # The same collection under the same name: the page and the API describe the
+        # wrapped engine's collection (the speech's title and examples, or the index's).
+        super().__init__(lambda: base.index, base.encoder, base.weights, cache_size, base.index_dir,
+                         name=base.name, is_default_corpus=base.is_default_corpus)
         self._base = base
         if max_wait_s < 0 or max_batch < 1:
             raise ValueError("max_wait_s must be >= 0 and max_batch >= 1")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import gc
 import logging
 import os
@@ -336,7 +337,8 @@ class UploadSession:
                         "files"), OVER_BUDGET))
                     continue
                 label = _unique(document.source, taken)
-                accepted.append(Document(doc_id=label, source=label, text=document.text))
+                # Renamed, not rebuilt: a PDF keeps its page starts (answers cite "p. 2").
+                accepted.append(dataclasses.replace(document, doc_id=label, source=label))
                 used += size
             if accepted:
                 params = chunking_of(self.base.index)

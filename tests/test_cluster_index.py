@@ -35,7 +35,10 @@ VECTOR_FILES = {"passages.faiss", "sentences.faiss", "sentence_tokens.npy"}
 
 def stable_manifest(folder: Path) -> dict[str, object]:
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    manifest.pop("created_at")
+    for stamp in ("created_at", "updated_at"):  # when, not what: differ between two builds
+        manifest.pop(stamp, None)
+    for entry in manifest.get("documents", []):
+        entry.pop("added_at", None)
     manifest["files"] = {name: digest for name, digest in manifest["files"].items()
                          if name not in VECTOR_FILES}
     return manifest

@@ -151,7 +151,7 @@ def test_answer_shape_and_offsets(engine: QA) -> None:
     answer = engine.ask("When did Dalian receive the Global 500 award?", top_k=4)
     assert isinstance(answer, Answer)
     assert len(answer.passages) == 4
-    text = engine.documents[0].text
+    text = engine.index.documents[0].text
     scores = [p.score for p in answer.passages]
     assert all(0.0 <= s <= 1.0 for s in scores)
     assert 0.0 <= answer.confidence <= 1.0
