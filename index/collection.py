@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from index.encoder import Encoder
-from index.errors import IndexBuildError, IndexLoadError
+from index.errors import IndexBuildError
 from index.store import (
     LATE_INTERACTION_MAX_SENTENCES,
     MANIFEST,
@@ -52,10 +52,9 @@ from index.store import (
     _now,
     _parent_lock,
     _read_entries,
-    _recover,
     _sha256,
+    checked_manifest,
     collection_hash,
-    read_manifest,
     text_hash,
 )
 from index.vectors import APPROXIMATE_THRESHOLD, FLAT
@@ -93,14 +92,7 @@ def check_index(target: Path | str, model_name: str | None = None) -> dict[str, 
     Raises:
         IndexLoadError: No index there, not ours, or built with another model.
     """
-    target = Path(target).absolute()
-    _recover(target)
-    manifest = read_manifest(target)
-    if model_name is not None and manifest["model"]["name"] != model_name:
-        raise IndexLoadError(
-            f"{target / MANIFEST}: index was built with model '{manifest['model']['name']}', "
-            f"this program uses '{model_name}'; rebuild it with 'speech-qa index --replace'")
-    return manifest
+    return checked_manifest(Path(target).absolute(), model_name)
 
 
 def list_documents(target: Path | str) -> list[DocumentEntry]:

@@ -644,13 +644,7 @@ class CorpusIndex:
                 names the file at fault.
         """
         folder = Path(folder).absolute()
-        _recover(folder)
-        manifest = read_manifest(folder)
-        if expected_model is not None and manifest["model"]["name"] != expected_model:
-            raise IndexLoadError(
-                f"{folder / MANIFEST}: index was built with model '{manifest['model']['name']}', "
-                f"this program uses '{expected_model}'; rebuild it with 'speech-qa index'"
-            )
+        manifest = checked_manifest(folder, expected_model)
         for name, digest in manifest["files"].items():
             path = folder / name
             if not path.is_file():
@@ -936,6 +930,23 @@ def _check_spans(folder: Path, documents: list[Document], sentences: list[Senten
     for number, passage in enumerate(passages, 1):
         if not 0 <= passage.first <= passage.last < len(sentences):
             raise IndexLoadError(f"{folder / 'passages.jsonl'}: row {number} names unknown sentences")
+
+
+def checked_manifest(folder: Path, expected_model: str | None = None) -> dict[str, Any]:
+    """The manifest of the index at ``folder`` after finishing any interrupted save, refusing a
+    missing, foreign or other-model index. Cheap (only the manifest is read), so callers run
+    it before slow work; ``CorpusIndex.load`` and ``check_index`` share it.
+
+    Raises:
+        IndexLoadError: No index there, not ours, or built with another model.
+    """
+    _recover(folder)
+    manifest = read_manifest(folder)
+    if expected_model is not None and manifest["model"]["name"] != expected_model:
+        raise IndexLoadError(
+            f"{folder / MANIFEST}: index was built with model '{manifest['model']['name']}', "
+            f"this program uses '{expected_model}'; rebuild it with 'speech-qa index --replace'")
+    return manifest
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:

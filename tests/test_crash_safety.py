@@ -164,12 +164,8 @@ def target(tmp_path: Path, corpora: Corpora) -> Path:
     return path
 
 
-def start_child(corpora: Corpora, target: Path, point: str) -> subprocess.Popen[str]:
-    """Start the saving child and wait (bounded) until it is about to save."""
-    child = subprocess.Popen(
-        [sys.executable, "-c", _CHILD, str(corpora.old_dir), str(corpora.new_dir), str(target), point],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-    )
+def await_ready(child: subprocess.Popen[str]) -> subprocess.Popen[str]:
+    """Wait (bounded) until the child says it is about to do the work we will kill it in."""
     assert child.stdout is not None
     ready, _, _ = select.select([child.stdout], [], [], 60)
     line = child.stdout.readline() if ready else ""
@@ -177,6 +173,15 @@ def start_child(corpora: Corpora, target: Path, point: str) -> subprocess.Popen[
         child.kill()
         pytest.fail(f"child did not start: {line!r} {child.communicate(timeout=10)[1][-2000:]}")
     return child
+
+
+def start_child(corpora: Corpora, target: Path, point: str) -> subprocess.Popen[str]:
+    """Start the saving child and wait (bounded) until it is about to save."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, str(corpora.old_dir), str(corpora.new_dir), str(target), point],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )
+    return await_ready(child)
 
 
 def check_survivor(target: Path, corpora: Corpora, allowed: set[str]) -> str:
@@ -401,13 +406,7 @@ def update_corpora(tmp_path_factory: pytest.TempPathFactory) -> UpdateCorpora:
 def start_update_child(corpora: UpdateCorpora, target: Path, point: str) -> subprocess.Popen[str]:
     child = subprocess.Popen([sys.executable, "-c", _UPDATE_CHILD, str(target), point, str(corpora.extra)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    assert child.stdout is not None
-    ready, _, _ = select.select([child.stdout], [], [], 60)
-    line = child.stdout.readline() if ready else ""
-    if line.strip() != "ready":
-        child.kill()
-        pytest.fail(f"child did not start: {line!r} {child.communicate(timeout=10)[1][-2000:]}")
-    return child
+    return await_ready(child)
 
 
 def check_update_survivor(target: Path, corpora: UpdateCorpora, allowed: set[str]) -> str:
