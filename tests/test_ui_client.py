@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import wait
 from dataclasses import dataclass
@@ -77,6 +78,12 @@ def client(served: Served) -> Client:
     return Client(served.url, verbose=False)
 
 
+def files_holding(content: bytes) -> list[Path]:
+    """Files under this process's upload folder whose bytes contain ``content``."""
+    uploads = Path(os.environ["GRADIO_TEMP_DIR"])
+    return [p for p in uploads.rglob("*") if p.is_file() and content in p.read_bytes()]
+
+
 def assert_offsets(result: dict[str, Any]) -> None:
     """Every highlight is a span of its passage's text, and the answer is one of them."""
     for passage in result["passages"]:
@@ -133,7 +140,8 @@ def test_empty_question_is_a_clear_error(client: Client) -> None:
 
 def test_upload_then_ask_cites_the_upload(served: Served, client: Client, tmp_path: Path) -> None:
     notes = tmp_path / "lighthouse.txt"
-    notes.write_text(LIGHTHOUSE, encoding="utf-8")
+    marker = f"Catalogue reference {uuid.uuid4().hex}."  # finds this test's bytes on disk
+    notes.write_text(f"{LIGHTHOUSE}\n\n{marker}\n", encoding="utf-8")
 
     status = client.predict([handle_file(str(notes))], api_name="/upload")
     result = client.predict("What colour was the Zorbland lighthouse painted?", 3, api_name="/ask")
@@ -141,8 +149,7 @@ def test_upload_then_ask_cites_the_upload(served: Served, client: Client, tmp_pa
     assert status == {"added": ["lighthouse.txt"], "sources": ["lighthouse.txt"], "problems": [],
                       "pending": []}
     # The uploaded bytes left the server's disk once read (they live on in the session only).
-    uploads = Path(os.environ["GRADIO_TEMP_DIR"])
-    assert not [p for p in uploads.rglob("*") if p.is_file() and b"Zorbland" in p.read_bytes()]
+    assert not files_holding(marker.encode())
     assert result["passages"][0]["source"] == "lighthouse.txt"
     assert "teal" in result["answer"]
     assert_offsets(result)
@@ -423,3 +430,31 @@ def test_ui_uses_only_the_qa_api() -> None:
                 [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
             found += [f"{path.name}: {name}" for name in names if name.split(".")[0] in forbidden]
     assert found == []
+
+
+def test_an_upload_no_handler_read_is_swept(served: Served, tmp_path: Path) -> None:
+    """A file Gradio stored but no event ever read (the tab closed mid-upload) leaves the disk."""
+    import httpx
+
+    from ui.app import build_app
+    from ui.uploads import private_upload_folder
+
+    private_upload_folder()
+    app = build_app(served.engine, unread_upload_seconds=2)
+    app.queue(default_concurrency_limit=2)
+    port = free_port()
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+               ssr_mode=False)
+    try:
+        marker = f"Never read {uuid.uuid4().hex}.".encode()
+        response = httpx.post(f"http://127.0.0.1:{port}/gradio_api/upload",
+                              files={"files": ("orphan.txt", marker, "text/plain")}, timeout=30)
+        response.raise_for_status()
+        assert files_holding(marker), "the upload should first land on disk"
+
+        deadline = time.monotonic() + 30
+        while files_holding(marker) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not files_holding(marker)
+    finally:
+        app.close()

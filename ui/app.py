@@ -56,6 +56,10 @@ PROGRESS = gr.Progress()
 """Default of the upload handler's ``progress`` parameter: Gradio sees it and injects the
 event's progress tracker (shown over the status line)."""
 
+UNREAD_UPLOAD_SECONDS = 600
+"""Uploads never read (the tab closed between Gradio receiving the file and our handler
+running) are deleted after this long. Files that are read are deleted at once."""
+
 PROGRESS_POLL_SECONDS = 0.25
 """How often an upload's progress bar is refreshed while its documents are indexed."""
 
@@ -120,12 +124,15 @@ def page_text(engine: QA) -> PageText:
         back_button="Back to the collection alone")
 
 
-def build_app(engine: QA, *, sessions: UploadSessions | None = None) -> gr.Blocks:
+def build_app(engine: QA, *, sessions: UploadSessions | None = None,
+              unread_upload_seconds: int = UNREAD_UPLOAD_SECONDS) -> gr.Blocks:
     """The page over ``engine`` (the bundled speech, or an index given to ``serve``).
 
     Args:
         engine: Shared by every session; never modified (uploads are layered over it).
         sessions: Visitors' uploads (budget, indexing queue); one over ``engine`` by default.
+        unread_upload_seconds: Age at which an upload that no handler ever read is deleted
+            (Gradio's ``delete_cache`` sweep, run every half of that).
 
     Returns:
         The Blocks app; call ``.queue(...)`` and ``.launch(...)`` on it, or use ``launch``.
@@ -203,7 +210,10 @@ def build_app(engine: QA, *, sessions: UploadSessions | None = None) -> gr.Block
         result = result or {}
         return status_html(text.base_label, result.get("sources", []), result.get("problems", [])), None
 
-    with gr.Blocks(title=text.title, analytics_enabled=False) as app:
+    # Gradio writes each upload to disk before any handler runs; if the visitor leaves in
+    # between, only this sweep removes it (read uploads are deleted by ``add_files``).
+    sweep = (max(1, unread_upload_seconds // 2), unread_upload_seconds)
+    with gr.Blocks(title=text.title, analytics_enabled=False, delete_cache=sweep) as app:
         # Holds this visitor's session key: Gradio calls the delete callback when it drops
         # the session's state (about an hour after the tab closed), a fallback to ``unload``.
         session_key = gr.State(None, delete_callback=sessions.close)
