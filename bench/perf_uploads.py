@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import sys
 import tempfile
@@ -60,6 +61,17 @@ def rss_mb() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cpu_seconds() -> float:
+    """CPU time of this whole process (every thread, torch's included), user + system.
+
+    Why beside wall time: on a machine shared with other jobs, wall time of two phases run
+    one after the other measures the neighbours' load as much as our code; the CPU seconds
+    this process spends do not depend on how long it waited for a core.
+    """
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def in_low_thread(work: Callable[[], T], niceness: int) -> T:
@@ -159,28 +171,38 @@ def big(args: argparse.Namespace) -> dict[str, object]:
     sessions.prepare()
     upload(sessions, "warm.txt", LIGHTHOUSE)  # every lazy table and code path touched once
     release_memory()
-    start_rss = rss_mb()
+    warm_rss = rss_mb()
     text = five_mb(0, int(args.megabytes * 1_000_000))
     split = split_document(Document("big.txt", "big.txt", text), chunking_of(base.index))
     sentence_texts = list(dict.fromkeys(text[s.start:s.end] for s in split.sentences))
     known = set(sentence_texts)
     passage_texts = [t for t in dict.fromkeys(text[p.start:p.end] for p in split.passages) if t not in known]
-    bare_started = time.perf_counter()
+    bare_started, bare_cpu_started = time.perf_counter(), cpu_seconds()
     vectors = in_low_thread(lambda: (base.encoder.encode(sentence_texts), base.encoder.encode(passage_texts)),
                             args.niceness)
-    bare = time.perf_counter() - bare_started
-    print(f"bare encode of {len(sentence_texts) + len(passage_texts)} texts: {bare:.1f}s", file=sys.stderr)
-    indexed, answered, answer = upload(sessions, "big.txt", text)
-    print(f"session with the model: indexed {indexed:.1f}s", file=sys.stderr)
-    release_memory()
-    after_model_session = rss_mb()
+    bare, bare_cpu = time.perf_counter() - bare_started, cpu_seconds() - bare_cpu_started
+    bare_load = os.getloadavg()[0]
+    print(f"bare encode of {len(sentence_texts) + len(passage_texts)} texts: {bare:.1f}s, "
+          f"{bare_cpu:.1f} CPU s, load {bare_load:.1f}", file=sys.stderr)
+    # Everything the benchmark itself keeps (the text, its splits, the baseline vectors as the
+    # memo of the memory rounds) is allocated before the start point, so the RSS figures
+    # below move only with what sessions keep or free.
     memo = dict(zip(sentence_texts + passage_texts, np.concatenate(vectors), strict=True))
     del vectors
     remembered = QA(lambda: base.index, Remembered(base.encoder, memo), base.weights)
     memory_sessions = UploadSessions(remembered, niceness=args.niceness)
     memory_sessions.prepare()
     release_memory()
-    before_rounds = rss_mb()
+    start_rss = rss_mb()
+    session_cpu_started = cpu_seconds()
+    indexed, answered, answer = upload(sessions, "big.txt", text)
+    session_cpu = cpu_seconds() - session_cpu_started
+    session_load = os.getloadavg()[0]
+    print(f"session with the model: indexed {indexed:.1f}s, {session_cpu:.1f} CPU s (to the first "
+          f"answer), load {session_load:.1f}", file=sys.stderr)
+    release_memory()
+    after_model_session = rss_mb()
+    before_rounds = after_model_session
     memory = []
     for number in range(args.sessions):
         round_indexed, _, _ = upload(memory_sessions, f"big{number}.txt", text)
@@ -194,11 +216,16 @@ def big(args: argparse.Namespace) -> dict[str, object]:
         "bare_encode_s": round(bare, 1), "session_indexing_s": round(indexed, 1),
         "session_first_answer_s": round(answered, 1), "answer_source": answer["source"],
         "ratio": round(indexed / bare, 3),
+        "bare_encode_cpu_s": round(bare_cpu, 1), "session_cpu_s": round(session_cpu, 1),
+        "cpu_ratio": round(session_cpu / bare_cpu, 3),
+        "load_after_bare": round(bare_load, 1), "load_after_session": round(session_load, 1),
+        "rss_warm_short_texts_only_mb": round(warm_rss, 1),
         "rss_start_mb": round(start_rss, 1),
         "rss_after_model_session_closed_mb": round(after_model_session, 1),
         "rss_before_memory_rounds_mb": round(before_rounds, 1),
         "rss_after_each_round_closed_mb": memory,
         "rss_growth_vs_start": round(memory[-1] / start_rss - 1, 3),
+        "rss_growth_vs_warm_short_texts_only": round(memory[-1] / warm_rss - 1, 3),
         "rss_growth_over_rounds": round(memory[-1] / before_rounds - 1, 3),
     }
 
