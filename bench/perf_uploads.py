@@ -12,8 +12,9 @@ previous page's path (a new index over the base corpus plus the file, ``MemoEnco
 
 ``big``: a server over the bundled speech; a 5 MB text upload's indexing time against the
 bare ``encode`` of its own distinct sentences and passages (same text, same thread
-priority, one process), then resident memory over 4 more sessions of 5 MB each, each closed
-before the next (their vectors come from the bare encode: see ``Remembered``).
+priority, one process; wall and CPU seconds), then resident memory over that session and 4
+more of 5 MB each, each closed before the next (their vectors come from the bare encode: see
+``Remembered``). The memory start point is taken after the benchmark's own data exists.
 """
 
 from __future__ import annotations
