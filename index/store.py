@@ -1,17 +1,6 @@
 """The on-disk corpus index: build, atomic save, validated load.
 
-Layout of an index directory (all readable, none pickled):
-
-- ``manifest.json``: format version, model and dimension, chunking, corpus hash, counts,
-  vector-index kind, creation time, and the SHA-256 of every other file.
-- ``documents.jsonl``: one repaired document per line (offsets point into these texts).
-- ``sentences.jsonl`` / ``passages.jsonl``: one span per line; row i is FAISS row i.
-- ``sentences.faiss`` / ``passages.faiss``: normalised embeddings.
-- ``bm25_sentences/`` / ``bm25_passages/``: bm25s JSON + ``.npy`` files.
-- ``sentence_tokens.npy`` / ``sentence_token_offsets.npy`` (only when the manifest says
-  ``"late_interaction": true``): every sentence's normalised MiniLM token vectors as one
-  float16 ``(total_tokens, dim)`` array, and int64 offsets (sentence i is rows
-  ``offsets[i]:offsets[i+1]``), for late-interaction (MaxSim) ranking.
+The directory layout is described in ``index.layout``; the records in ``index.records``.
 
 Saving writes a sibling temporary directory and renames it into place, so a crash leaves
 either the old index or the new one, never a mix.  Loading checks hashes before FAISS
@@ -26,120 +15,69 @@ import hashlib
 import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Collection, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import faiss
 import numpy as np
-from tqdm.auto import tqdm
 
 from index.encoder import Encoder, token_encoder
 from index.errors import IndexBuildError, IndexLoadError
 from index.faiss_guard import check_faiss_file
+from index.layout import BACKUP_SUFFIX as _BACKUP_SUFFIX
+from index.layout import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    LATE_INTERACTION_MAX_SENTENCES,
+    MANIFEST,
+    READABLE_VERSIONS,
+    SEGMENT_PATTERN,
+    SEGMENTS_DIR,
+    TOKEN_OFFSETS_FILE,
+    TOKENS_FILE,
+)
 from index.lexical import LexicalIndex
+from index.progress import BUILD_STAGES, BuildProgress
+from index.records import DocumentEntry, PassageRecord, SentenceRecord, collection_hash, text_hash
+from index.records import document_counts as _document_counts
+from index.records import now as _now
 from index.terms import FILES as TERM_FILES
 from index.terms import TermStats, bm25_of
 from index.vectors import APPROXIMATE_THRESHOLD, FLAT, all_vectors, build_vector_index
 from ingest import ChunkingParams, Document, make_passages, split_sentences
 
-logger = logging.getLogger(__name__)
+__all__ = [  # what callers import from ``index.store`` (some now live in the modules named above)
+    "BUILD_STAGES",
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "LATE_INTERACTION_MAX_SENTENCES",
+    "MANIFEST",
+    "READABLE_VERSIONS",
+    "SEGMENTS_DIR",
+    "SEGMENT_PATTERN",
+    "TOKENS_FILE",
+    "TOKEN_OFFSETS_FILE",
+    "BuildProgress",
+    "CorpusIndex",
+    "DocumentEntry",
+    "PassageRecord",
+    "SentenceRecord",
+    "build_and_save",
+    "checked_manifest",
+    "collection_hash",
+    "read_manifest",
+    "text_hash",
+]
 
-FORMAT_NAME = "speech-qa-index"
-FORMAT_VERSION = 2
-#: Format 1 (one table set, bm25s score files) still loads; ``add`` and ``remove`` rewrite
-#: it as format 2 (term counts instead of scores, so BM25 follows the collection).
-READABLE_VERSIONS = (1, 2)
-SEGMENTS_DIR = "segments"
-SEGMENT_PATTERN = re.compile(r"segments/[0-9]{6}-[0-9a-f]{8}")
-MANIFEST = "manifest.json"
-_BACKUP_SUFFIX = ".previous"
-TOKENS_FILE = "sentence_tokens.npy"
-TOKEN_OFFSETS_FILE = "sentence_token_offsets.npy"
-#: Corpora with at most this many sentences store token vectors (late interaction).
-#: Why a limit: ~15-25 KB per sentence at float16; beyond this the disk, memory and
-#: build cost grow with little to gain, so big corpora stay exactly as before.
-LATE_INTERACTION_MAX_SENTENCES = 20_000
+logger = logging.getLogger(__name__)
 
 
 T = TypeVar("T")
-
-BUILD_STAGES = ("read", "split", "embed", "bm25", "vectors", "write")
-
-
-class BuildProgress:
-    """One progress bar over the stages of an index build, from reading files to writing.
-
-    Why: the model's own batch bar covers only the embedding; on a large collection reading,
-    splitting, BM25, the vector index and writing take seconds each, and a person waiting
-    should see which stage is running the whole way.
-    """
-
-    def __init__(self, enabled: bool, stages: Sequence[str] = BUILD_STAGES, name: str = "index") -> None:
-        self._stages = list(stages)
-        self._name = name
-        self._current: str | None = None
-        self._started = time.perf_counter()
-        self._since = self._started
-        self.seconds: dict[str, float] = {}
-        """Wall seconds spent in each stage so far (shown when the bar closes)."""
-        self._closed = False
-        self._bar = tqdm(total=len(self._stages), unit="stage", desc=name, leave=True,
-                         disable=not enabled, bar_format="{desc}: {n_fmt}/{total_fmt} stages {bar}"
-                         " [{elapsed}]")
-
-    def _lap(self) -> None:
-        now = time.perf_counter()
-        if self._current is not None:
-            self.seconds[self._current] = self.seconds.get(self._current, 0.0) + now - self._since
-        self._since = now
-
-    def stage(self, name: str) -> None:
-        """Mark the stages up to ``name`` done and show ``name`` as running."""
-        self._lap()
-        if name in self._stages:
-            done = self._stages.index(name)
-            self._bar.update(max(0, done - self._bar.n))
-        self._current = name
-        self._bar.set_description(f"{self._name}: {name}")
-
-    def __enter__(self) -> BuildProgress:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
-        if kind is None:
-            self.close()
-        else:
-            self.fail()
-
-    def fail(self) -> None:
-        """Remove the bar without filling it: after an error or an interrupt, a bar saying
-        "done 6/6" would tell the person the index was written when it was not."""
-        if self._closed:
-            return
-        self._closed = True
-        self._bar.leave = False
-        self._bar.close()
-
-    def close(self) -> None:
-        """Fill the bar (every stage done), show where the time went, release the line."""
-        if self._closed:
-            return
-        self._closed = True
-        self._lap()
-        self._current = None
-        self._bar.update(self._bar.total - self._bar.n)
-        spent = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in self.seconds.items())
-        elapsed = time.perf_counter() - self._started
-        self._bar.set_description(f"{self._name}: done in {elapsed:.1f}s ({spent})")
-        self._bar.close()
-
 
 class _Background(Generic[T]):
     """Run one function in a daemon thread; ``result()`` joins and re-raises its error."""
@@ -164,28 +102,6 @@ class _Background(Generic[T]):
             raise self._error
         assert self._value is not None
         return self._value
-
-
-@dataclass(frozen=True)
-class SentenceRecord:
-    """A sentence of the corpus: ``documents[doc].text[start:end]``."""
-
-    doc: int
-    start: int
-    end: int
-    paragraph: int
-
-
-@dataclass(frozen=True)
-class PassageRecord:
-    """A passage: sentences ``first..last`` (global ids, inclusive) of one document."""
-
-    doc: int
-    start: int
-    end: int
-    paragraph: int
-    first: int
-    last: int
 
 
 def _sha256(path: Path) -> str:
@@ -265,60 +181,6 @@ def _read_documents(path: Path) -> list[Document]:
             )
         documents.append(Document(doc_id, source, text, tuple(page_starts)))
     return documents
-
-
-@dataclass(frozen=True)
-class DocumentEntry:
-    """What the manifest records of one document of the collection.
-
-    Attributes:
-        source: The document's name (unique in the collection; ``remove`` takes it).
-        sha256: SHA-256 of its repaired text: the same content is never indexed twice.
-        size: Bytes of its repaired text (UTF-8).
-        added_at: When it joined the collection (UTC, ISO 8601).
-        passages: Its passages in the index.
-        sentences: Its sentences in the index.
-    """
-
-    source: str
-    sha256: str
-    size: int
-    added_at: str
-    passages: int
-    sentences: int
-
-    @classmethod
-    def of(cls, document: Document, added_at: str, passages: int, sentences: int) -> DocumentEntry:
-        """The entry of ``document``, added at ``added_at``."""
-        data = document.text.encode("utf-8")
-        return cls(document.source, text_hash(document.text), len(data), added_at, passages, sentences)
-
-
-def text_hash(text: str) -> str:
-    """The content hash that tells two documents apart (SHA-256 of the repaired text)."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _document_counts(documents: Sequence[Document], sentences: Sequence[SentenceRecord],
-                     passages: Sequence[PassageRecord]) -> list[tuple[int, int]]:
-    """(passages, sentences) of each document, row i for ``documents[i]``."""
-    per_passage = np.bincount(np.fromiter((p.doc for p in passages), np.int64, len(passages)),
-                              minlength=len(documents))
-    per_sentence = np.bincount(np.fromiter((r.doc for r in sentences), np.int64, len(sentences)),
-                               minlength=len(documents))
-    return list(zip(per_passage.tolist(), per_sentence.tolist(), strict=True))
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def collection_hash(entries: Sequence[DocumentEntry]) -> str:
-    """Hash of the collection: names and content hashes, in order (cheap: no text read)."""
-    digest = hashlib.sha256()
-    for entry in entries:
-        digest.update(f"{entry.source}\0{entry.sha256}\0".encode())
-    return digest.hexdigest()
 
 
 def _manifest(model_name: str, dimension: int, chunking: dict[str, Any], entries: Sequence[DocumentEntry],
