@@ -9,16 +9,11 @@ parses anything, so a truncated or tampered file is refused with its name.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import hashlib
 import json
 import logging
-import os
-import shutil
-import tempfile
 import threading
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -26,10 +21,10 @@ from typing import Any, Generic, TypeVar
 import faiss
 import numpy as np
 
+from index.atomic import parent_lock, refuse_foreign, replace_directory
 from index.encoder import Encoder, token_encoder
 from index.errors import IndexBuildError, IndexLoadError
 from index.faiss_guard import check_faiss_file
-from index.layout import BACKUP_SUFFIX as _BACKUP_SUFFIX
 from index.layout import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -42,6 +37,7 @@ from index.layout import (
     TOKENS_FILE,
 )
 from index.lexical import LexicalIndex
+from index.manifest import checked_manifest, make_manifest, read_entries, read_manifest, sha256, write_signed
 from index.progress import BUILD_STAGES, BuildProgress
 from index.records import DocumentEntry, PassageRecord, SentenceRecord, collection_hash, text_hash
 from index.records import document_counts as _document_counts
@@ -102,14 +98,6 @@ class _Background(Generic[T]):
             raise self._error
         assert self._value is not None
         return self._value
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
@@ -181,35 +169,6 @@ def _read_documents(path: Path) -> list[Document]:
             )
         documents.append(Document(doc_id, source, text, tuple(page_starts)))
     return documents
-
-
-def _manifest(model_name: str, dimension: int, chunking: dict[str, Any], entries: Sequence[DocumentEntry],
-              vector_indexes: dict[str, Any], counts: dict[str, int], late: bool, created_at: str,
-              segments: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The manifest of an index (without ``files``, added by whoever writes them).
-
-    ``segments`` lists the table sets the index is made of, in order: the first is the
-    top level of the directory (``path`` ""), later ones ``segments/<name>/`` written by
-    ``add``.  A fresh build or a full save has one.
-    """
-    return {
-        "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
-        "model": {"name": model_name, "dimension": dimension},
-        "normalized": True,
-        "vector_index": vector_indexes["sentences"]["kind"],  # the larger table's; both below
-        "vector_indexes": vector_indexes,
-        "chunking": dict(chunking),
-        "corpus_hash": collection_hash(entries),
-        "counts": dict(counts),
-        "late_interaction": late,
-        "created_at": created_at,
-        "updated_at": _now(),
-        "documents": [asdict(entry) for entry in entries],
-        "segments": segments if segments is not None else [
-            {"path": "", "counts": dict(counts), "late_interaction": late,
-             "vector_indexes": vector_indexes}],
-    }
 
 
 class CorpusIndex:
@@ -408,10 +367,10 @@ class CorpusIndex:
         stamp = added_at or _now()
         entries = [DocumentEntry.of(document, stamp, *counts) for document, counts
                    in zip(documents, _document_counts(documents, sentences, passages), strict=True)]
-        manifest = _manifest(encoder.name, encoder.dimension, asdict(params), entries,
-                             {"sentences": sentence_info, "passages": passage_info},
-                             {"documents": len(documents), "sentences": len(sentences),
-                              "passages": len(passages)}, sentence_tokens is not None, stamp)
+        manifest = make_manifest(encoder.name, encoder.dimension, asdict(params), entries,
+                                 {"sentences": sentence_info, "passages": passage_info},
+                                 {"documents": len(documents), "sentences": len(sentences),
+                                  "passages": len(passages)}, sentence_tokens is not None, stamp)
         return cls(
             documents, sentences, passages, sentence_index, passage_index,
             sentence_bm25, passage_bm25, manifest, sentence_tokens, offsets,
@@ -441,19 +400,13 @@ class CorpusIndex:
         counts = {"documents": len(self.documents), "sentences": len(self.sentences),
                   "passages": len(self.passages)}
         model = self.manifest["model"]
-        return _manifest(model["name"], model["dimension"], self.manifest["chunking"], self.entries,
-                         self.manifest["vector_indexes"], counts, self.sentence_tokens is not None,
-                         str(self.manifest.get("created_at", _now())))
+        return make_manifest(model["name"], model["dimension"], self.manifest["chunking"], self.entries,
+                             self.manifest["vector_indexes"], counts, self.sentence_tokens is not None,
+                             str(self.manifest.get("created_at", _now())))
 
     def _write_files(self, folder: Path) -> None:
         self.write_tables(folder)
-        files = {
-            str(path.relative_to(folder)): _sha256(path)
-            for path in sorted(folder.rglob("*")) if path.is_file()
-        }
-        manifest = dict(self.single_manifest(), files=files)
-        (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False),
-                                       encoding="utf-8")
+        write_signed(folder, self.single_manifest())
 
     def save(self, target: Path | str) -> Path:
         """Write the index to ``target`` atomically (temp dir + rename).
@@ -466,31 +419,15 @@ class CorpusIndex:
                 writing failed (the previous index, if any, is intact).
         """
         target = Path(target).absolute()
-        _refuse_foreign(target)
+        refuse_foreign(target)
         target.parent.mkdir(parents=True, exist_ok=True)
-        with _parent_lock(target.parent) as parent_fd:
+        with parent_lock(target.parent) as parent_fd:
             self.save_locked(target, parent_fd)
         return target
 
     def save_locked(self, target: Path, parent_fd: int | None) -> None:
         """``save`` for a caller that already holds the lock of ``target``'s parent."""
-        _refuse_foreign(target)  # re-check under the lock
-        _cleanup_stale(target)
-        temporary = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-        try:
-            self._write_files(temporary)
-            _fsync_tree(temporary)
-        except Exception as exc:
-            shutil.rmtree(temporary, ignore_errors=True)
-            raise IndexBuildError(f"{target}: could not write the index ({exc})") from exc
-        backup = target.with_name(target.name + _BACKUP_SUFFIX)
-        if target.exists():
-            shutil.rmtree(backup, ignore_errors=True)
-            os.rename(target, backup)
-        os.rename(temporary, target)
-        if parent_fd is not None:
-            os.fsync(parent_fd)  # the renames survive a power cut, not only a kill
-        shutil.rmtree(backup, ignore_errors=True)
+        replace_directory(target, parent_fd, self._write_files)
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -511,7 +448,7 @@ class CorpusIndex:
             path = folder / name
             if not path.is_file():
                 raise IndexLoadError(f"{path}: missing from the index")
-            if _sha256(path) != digest:
+            if sha256(path) != digest:
                 raise IndexLoadError(f"{path}: corrupt (checksum does not match the manifest)")
         if manifest["format_version"] == 1:
             return cls._load_segment(folder, manifest, manifest["counts"], legacy=True)
@@ -525,7 +462,7 @@ class CorpusIndex:
             if len(rows) != counts.get(name):
                 raise IndexLoadError(f"{folder / (name + '.jsonl')}: the index has {len(rows)} "
                                      f"rows, manifest says {counts.get(name)}")
-        entries = _read_entries(folder, manifest)
+        entries = read_entries(folder, manifest)
         actual = [(d.source, *counts) for d, counts in zip(
             merged.documents, _document_counts(merged.documents, merged.sentences, merged.passages),
             strict=True)]
@@ -645,9 +582,9 @@ class CorpusIndex:
         vector_indexes = {name: info for name, (_, info) in tables.items()}
         counts = {"documents": len(documents), "sentences": len(sentences), "passages": len(passages)}
         model = first.manifest["model"]
-        manifest = _manifest(model["name"], model["dimension"], first.manifest["chunking"], entries,
-                             vector_indexes, counts, tokens is not None,
-                             str(first.manifest.get("created_at", _now())))
+        manifest = make_manifest(model["name"], model["dimension"], first.manifest["chunking"], entries,
+                                 vector_indexes, counts, tokens is not None,
+                                 str(first.manifest.get("created_at", _now())))
         return cls(documents, sentences, passages, tables["sentences"][0], tables["passages"][0],
                    sentence_terms.bm25(), passage_terms.bm25(), manifest, tokens, offsets,
                    sentence_terms, passage_terms, entries)
@@ -693,31 +630,12 @@ class CorpusIndex:
         entries = [self.entries[i] for i in keep]
         counts = {"documents": len(documents), "sentences": len(sentences), "passages": len(passages)}
         model = self.manifest["model"]
-        manifest = _manifest(model["name"], model["dimension"], self.manifest["chunking"], entries,
-                             {"sentences": sentence_info, "passages": passage_info}, counts,
-                             tokens is not None, str(self.manifest.get("created_at", _now())))
+        manifest = make_manifest(model["name"], model["dimension"], self.manifest["chunking"], entries,
+                                 {"sentences": sentence_info, "passages": passage_info}, counts,
+                                 tokens is not None, str(self.manifest.get("created_at", _now())))
         return CorpusIndex(documents, sentences, passages, sentence_index, passage_index,
                            sentence_terms.bm25(), passage_terms.bm25(), manifest, tokens, offsets,
                            sentence_terms, passage_terms, entries)
-
-
-_ENTRY_FIELDS = [field.name for field in dataclasses.fields(DocumentEntry)]
-
-
-def _read_entries(folder: Path, manifest: dict[str, Any]) -> list[DocumentEntry]:
-    """The manifest's document list, each entry exactly the fields of ``DocumentEntry``."""
-    rows = manifest.get("documents")
-    if not isinstance(rows, list):
-        raise IndexLoadError(f"{folder / MANIFEST}: has no document list")
-    entries = []
-    for number, row in enumerate(rows, 1):
-        if not (isinstance(row, dict) and sorted(row) == sorted(_ENTRY_FIELDS)
-                and all(isinstance(row[name], str) for name in ("source", "sha256", "added_at"))
-                and all(type(row[name]) is int for name in ("size", "passages", "sentences"))):
-            raise IndexLoadError(f"{folder / MANIFEST}: document {number} is not "
-                                 f"({', '.join(_ENTRY_FIELDS)})")
-        entries.append(DocumentEntry(**row))
-    return entries
 
 
 def _load_array(path: Path) -> np.ndarray:
@@ -792,138 +710,6 @@ def _check_spans(folder: Path, documents: list[Document], sentences: list[Senten
     for number, passage in enumerate(passages, 1):
         if not 0 <= passage.first <= passage.last < len(sentences):
             raise IndexLoadError(f"{folder / 'passages.jsonl'}: row {number} names unknown sentences")
-
-
-def checked_manifest(folder: Path, expected_model: str | None = None) -> dict[str, Any]:
-    """The manifest of the index at ``folder`` after finishing any interrupted save, refusing a
-    missing, foreign or other-model index. Cheap (only the manifest is read), so callers run
-    it before slow work; ``CorpusIndex.load`` and ``check_index`` share it.
-
-    Raises:
-        IndexLoadError: No index there, not ours, or built with another model.
-    """
-    _recover(folder)
-    manifest = read_manifest(folder)
-    if expected_model is not None and manifest["model"]["name"] != expected_model:
-        raise IndexLoadError(
-            f"{folder / MANIFEST}: index was built with model '{manifest['model']['name']}', "
-            f"this program uses '{expected_model}'; rebuild it with 'speech-qa index --replace'")
-    return manifest
-
-
-def read_manifest(folder: Path) -> dict[str, Any]:
-    """Read and check the manifest's shape and format version.
-
-    Raises:
-        IndexLoadError: No manifest, not JSON, not ours, or another format version.
-    """
-    path = folder / MANIFEST
-    if not folder.is_dir():
-        raise IndexLoadError(f"{folder}: no index directory here")
-    if not path.is_file():
-        raise IndexLoadError(f"{path}: missing; {folder} is not a speech-qa index")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise IndexLoadError(f"{path}: not valid JSON") from exc
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
-        raise IndexLoadError(f"{path}: not a speech-qa index manifest")
-    version = manifest.get("format_version")
-    if type(version) is not int or version not in READABLE_VERSIONS:
-        raise IndexLoadError(
-            f"{path}: index format version {manifest.get('format_version')!r}, this program reads "
-            f"versions {', '.join(map(str, READABLE_VERSIONS))}; rebuild it with "
-            "'speech-qa index --replace'"
-        )
-    model = manifest.get("model")
-    counts = manifest.get("counts")
-    files = manifest.get("files")
-    if not (isinstance(model, dict) and isinstance(model.get("name"), str)
-            and isinstance(model.get("dimension"), int) and isinstance(counts, dict)
-            and isinstance(files, dict)
-            and all(isinstance(k, str) and isinstance(v, str) for k, v in files.items())):
-        raise IndexLoadError(f"{path}: manifest is missing model, counts or file list")
-    for name in files:
-        if name.startswith(("/", "\\")) or ".." in Path(name).parts:
-            raise IndexLoadError(f"{path}: manifest names a file outside the index: {name}")
-    if version >= 2:
-        _check_segments(path, manifest)
-    return manifest
-
-
-def _check_segments(path: Path, manifest: dict[str, Any]) -> None:
-    """The segment list: the top level first, then ``segments/<name>`` folders, with counts."""
-    segments = manifest.get("segments")
-    if not isinstance(segments, list) or not segments:
-        raise IndexLoadError(f"{path}: manifest has no segment list")
-    seen = set()
-    for number, segment in enumerate(segments):
-        if not isinstance(segment, dict):
-            raise IndexLoadError(f"{path}: segment {number + 1} is not an object")
-        where, counts = segment.get("path"), segment.get("counts")
-        if not (isinstance(where, str) and (where == "" if number == 0 else SEGMENT_PATTERN.fullmatch(where))
-                and where not in seen):
-            raise IndexLoadError(f"{path}: segment {number + 1} has a bad path {where!r}")
-        seen.add(where)
-        if not (isinstance(counts, dict) and all(type(counts.get(k)) is int and counts[k] >= 0
-                                                 for k in ("documents", "sentences", "passages"))):
-            raise IndexLoadError(f"{path}: segment {number + 1} has bad counts")
-        if not isinstance(segment.get("late_interaction"), bool):
-            raise IndexLoadError(f"{path}: segment {number + 1} has no late_interaction flag")
-    if not isinstance(manifest.get("vector_indexes"), dict) or not all(
-            isinstance(manifest["vector_indexes"].get(k), dict) for k in ("sentences", "passages")):
-        raise IndexLoadError(f"{path}: manifest is missing its vector index descriptions")
-    if not isinstance(manifest.get("chunking"), dict):
-        raise IndexLoadError(f"{path}: manifest is missing its chunking parameters")
-
-
-@contextlib.contextmanager
-def _parent_lock(parent: Path) -> Iterator[int | None]:
-    """Serialise saves into one folder: two ``speech-qa index`` runs at once must not
-    delete each other's temporary directory.  The lock is ``flock`` on the folder itself,
-    so nothing is left behind; where ``flock`` does not exist the save runs unlocked."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX
-        yield None
-        return
-    fd = os.open(parent, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield fd
-    finally:
-        os.close(fd)  # closing releases the lock
-
-
-def _refuse_foreign(target: Path) -> None:
-    if target.is_file():
-        raise IndexBuildError(f"{target}: is a file, not an index directory")
-    if target.is_dir() and any(target.iterdir()) and not (target / MANIFEST).is_file():
-        raise IndexBuildError(
-            f"{target}: directory is not empty and is not a speech-qa index; refusing to replace it"
-        )
-
-
-def _cleanup_stale(target: Path) -> None:
-    """Remove temporary directories left by a crashed save (never a complete index)."""
-    _recover(target)
-    for stale in target.parent.glob(f".{target.name}.tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-
-
-def _recover(target: Path) -> None:
-    """A crash between the two renames of ``save`` leaves only the backup: restore it."""
-    backup = target.with_name(target.name + _BACKUP_SUFFIX)
-    if not target.exists() and backup.is_dir():
-        logger.warning("restoring %s from %s after an interrupted save", target, backup)
-        os.rename(backup, target)
-
-
-def _fsync_tree(folder: Path) -> None:
-    for path in folder.rglob("*"):
-        if path.is_file():
-            with path.open("rb") as handle:
-                os.fsync(handle.fileno())
 
 
 def build_and_save(documents: Sequence[Document], encoder: Encoder, target: Path,
