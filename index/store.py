@@ -10,7 +10,6 @@ parses anything, so a truncated or tampered file is refused with its name.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import threading
 from collections.abc import Callable, Collection, Sequence
@@ -23,8 +22,7 @@ import numpy as np
 
 from index.atomic import parent_lock, refuse_foreign, replace_directory
 from index.encoder import Encoder, token_encoder
-from index.errors import IndexBuildError, IndexLoadError
-from index.faiss_guard import check_faiss_file
+from index.errors import IndexBuildError
 from index.layout import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -37,12 +35,13 @@ from index.layout import (
     TOKENS_FILE,
 )
 from index.lexical import LexicalIndex
-from index.manifest import checked_manifest, make_manifest, read_entries, read_manifest, sha256, write_signed
+from index.loading import load_index
+from index.manifest import checked_manifest, make_manifest, read_manifest, write_signed
 from index.progress import BUILD_STAGES, BuildProgress
 from index.records import DocumentEntry, PassageRecord, SentenceRecord, collection_hash, text_hash
 from index.records import document_counts as _document_counts
 from index.records import now as _now
-from index.terms import FILES as TERM_FILES
+from index.tables import write_tables
 from index.terms import TermStats, bm25_of
 from index.vectors import APPROXIMATE_THRESHOLD, FLAT, all_vectors, build_vector_index
 from ingest import ChunkingParams, Document, make_passages, split_sentences
@@ -98,77 +97,6 @@ class _Background(Generic[T]):
             raise self._error
         assert self._value is not None
         return self._value
-
-
-def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    with path.open("w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    number = 0
-    try:
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                row = json.loads(line)
-                if not isinstance(row, dict):
-                    raise IndexLoadError(f"{path}: line {number} is not a JSON object")
-                rows.append(row)
-    except UnicodeDecodeError as exc:
-        raise IndexLoadError(f"{path}: line {number + 1} is not UTF-8 text") from exc
-    except (json.JSONDecodeError, RecursionError) as exc:  # nesting too deep is not our JSON
-        raise IndexLoadError(f"{path}: line {number} is not valid JSON") from exc
-    return rows
-
-
-_Record = TypeVar("_Record", SentenceRecord, PassageRecord)
-
-
-def _read_records(path: Path, kind: type[_Record]) -> list[_Record]:
-    """Rows of a span table, each exactly the record's fields, all whole numbers.
-
-    Why so strict: these numbers index documents and arrays; a string or a float from a
-    hand-made table would surface later as a TypeError deep in ranking, not as a message.
-    """
-    fields = [field.name for field in dataclasses.fields(kind)]
-    records = []
-    for number, row in enumerate(_read_jsonl(path), 1):
-        if sorted(row) != sorted(fields) or not all(
-                type(row[name]) is int for name in fields):  # bool is not a position
-            raise IndexLoadError(
-                f"{path}: row {number} is not a {kind.__name__} "
-                f"(expected whole numbers {', '.join(fields)})"
-            )
-        records.append(kind(**row))
-    return records
-
-
-def _read_documents(path: Path) -> list[Document]:
-    """The documents table: each row a JSON object with string ``doc_id``, ``source``, ``text``.
-
-    A paged document (PDF) also has ``page_starts``: a non-empty list of whole-number
-    offsets into ``text``, in order.  Tables written before pages were recorded have none,
-    and load with no pages.
-    """
-    documents = []
-    for number, row in enumerate(_read_jsonl(path), 1):
-        doc_id, source, text = row.get("doc_id"), row.get("source"), row.get("text")
-        if not (isinstance(doc_id, str) and isinstance(source, str) and isinstance(text, str)):
-            raise IndexLoadError(f"{path}: row {number} is not a document (doc_id, source, text)")
-        page_starts = row.get("page_starts", [])
-        if "page_starts" in row and not (
-                isinstance(page_starts, list) and page_starts
-                and all(type(start) is int for start in page_starts)  # bool is not an offset
-                and all(0 <= a <= b <= len(text) for a, b in
-                        zip(page_starts, [*page_starts[1:], len(text)], strict=True))):
-            raise IndexLoadError(
-                f"{path}: row {number} has bad page_starts "
-                "(expected whole-number offsets into its text, in order)"
-            )
-        documents.append(Document(doc_id, source, text, tuple(page_starts)))
-    return documents
 
 
 class CorpusIndex:
@@ -380,20 +308,7 @@ class CorpusIndex:
     # ------------------------------------------------------------------ saving
     def write_tables(self, folder: Path) -> None:
         """Write this index's tables (one segment: no manifest) into ``folder``."""
-        folder.mkdir(parents=True, exist_ok=True)
-        _write_jsonl(folder / "documents.jsonl",
-                     [{"doc_id": d.doc_id, "source": d.source, "text": d.text,
-                       **({"page_starts": list(d.page_starts)} if d.page_starts else {})}
-                      for d in self.documents])
-        _write_jsonl(folder / "sentences.jsonl", [asdict(s) for s in self.sentences])
-        _write_jsonl(folder / "passages.jsonl", [asdict(p) for p in self.passages])
-        faiss.write_index(self.sentence_index, str(folder / "sentences.faiss"))
-        faiss.write_index(self.passage_index, str(folder / "passages.faiss"))
-        self.sentence_terms.save(folder / "bm25_sentences")
-        self.passage_terms.save(folder / "bm25_passages")
-        if self.sentence_tokens is not None and self.sentence_token_offsets is not None:
-            np.save(folder / TOKENS_FILE, self.sentence_tokens, allow_pickle=False)
-            np.save(folder / TOKEN_OFFSETS_FILE, self.sentence_token_offsets, allow_pickle=False)
+        write_tables(self, folder)
 
     def single_manifest(self) -> dict[str, Any]:
         """This index's manifest as one segment (what a full save writes), without ``files``."""
@@ -430,103 +345,8 @@ class CorpusIndex:
         replace_directory(target, parent_fd, self._write_files)
 
     # ------------------------------------------------------------------ loading
-    @classmethod
-    def load(cls, folder: Path | str, expected_model: str | None = None) -> CorpusIndex:
-        """Read and validate an index directory.
-
-        Args:
-            folder: The index directory.
-            expected_model: Refuse an index built with another model.
-
-        Raises:
-            IndexLoadError: Missing, foreign, corrupt, or mismatched index; the message
-                names the file at fault.
-        """
-        folder = Path(folder).absolute()
-        manifest = checked_manifest(folder, expected_model)
-        for name, digest in manifest["files"].items():
-            path = folder / name
-            if not path.is_file():
-                raise IndexLoadError(f"{path}: missing from the index")
-            if sha256(path) != digest:
-                raise IndexLoadError(f"{path}: corrupt (checksum does not match the manifest)")
-        if manifest["format_version"] == 1:
-            return cls._load_segment(folder, manifest, manifest["counts"], legacy=True)
-        parts = [cls._load_segment(folder / segment["path"], manifest, segment["counts"],
-                                   late=segment["late_interaction"], prefix=segment["path"])
-                 for segment in manifest["segments"]]
-        merged = parts[0] if len(parts) == 1 else cls.merge(parts)
-        counts = manifest["counts"]
-        for name, rows in (("documents", merged.documents), ("sentences", merged.sentences),
-                           ("passages", merged.passages)):
-            if len(rows) != counts.get(name):
-                raise IndexLoadError(f"{folder / (name + '.jsonl')}: the index has {len(rows)} "
-                                     f"rows, manifest says {counts.get(name)}")
-        entries = read_entries(folder, manifest)
-        actual = [(d.source, *counts) for d, counts in zip(
-            merged.documents, _document_counts(merged.documents, merged.sentences, merged.passages),
-            strict=True)]
-        if [(e.source, e.passages, e.sentences) for e in entries] != actual:
-            raise IndexLoadError(f"{folder / MANIFEST}: its document list does not match the tables")
-        merged.entries = entries
-        merged.manifest = manifest
-        return merged
-
-    @classmethod
-    def _load_segment(cls, folder: Path, manifest: dict[str, Any], counts: dict[str, Any],
-                      late: bool = False, prefix: str = "", legacy: bool = False) -> CorpusIndex:
-        """Read and validate one segment's tables (a format-1 index is one segment whose
-        BM25 tables are bm25s' own files)."""
-        listed = {name[len(prefix) + 1:] if prefix else name for name in manifest["files"]
-                  if not prefix or name.startswith(prefix + "/")}
-        for name in ("documents.jsonl", "sentences.jsonl", "passages.jsonl", "sentences.faiss",
-                     "passages.faiss"):
-            if name not in listed:
-                raise IndexLoadError(f"{folder / name}: missing from the manifest's file list")
-        documents = _read_documents(folder / "documents.jsonl")
-        sentences = _read_records(folder / "sentences.jsonl", SentenceRecord)
-        passages = _read_records(folder / "passages.jsonl", PassageRecord)
-        for name, rows in (("documents", documents), ("sentences", sentences), ("passages", passages)):
-            if len(rows) != counts.get(name):
-                raise IndexLoadError(
-                    f"{folder / (name + '.jsonl')}: has {len(rows)} rows, manifest says {counts.get(name)}"
-                )
-        indexes = []
-        for name, expected in (("sentences.faiss", len(sentences)), ("passages.faiss", len(passages))):
-            try:
-                check_faiss_file(folder / name)  # lengths vs file size, before FAISS allocates
-                vector_index = faiss.read_index(str(folder / name))
-            except (RuntimeError, MemoryError) as exc:
-                raise IndexLoadError(f"{folder / name}: not a readable FAISS index") from exc
-            if vector_index.ntotal != expected or vector_index.d != manifest["model"]["dimension"]:
-                raise IndexLoadError(
-                    f"{folder / name}: holds {vector_index.ntotal} vectors of dimension "
-                    f"{vector_index.d}, expected {expected} of {manifest['model']['dimension']}"
-                )
-            indexes.append(vector_index)
-        _check_spans(folder, documents, sentences, passages)
-        sentence_terms: TermStats | None = None
-        passage_terms: TermStats | None = None
-        if legacy:
-            sentence_bm25 = _load_bm25(folder / "bm25_sentences", len(sentences))
-            passage_bm25 = _load_bm25(folder / "bm25_passages", len(passages))
-            tokens, offsets = _load_tokens(folder, manifest, len(sentences))
-        else:
-            for table in ("bm25_sentences", "bm25_passages"):
-                for name in TERM_FILES:
-                    if f"{table}/{name}" not in listed:
-                        raise IndexLoadError(
-                            f"{folder / table / name}: missing from the manifest's file list")
-            sentence_terms = TermStats.load(folder / "bm25_sentences", len(sentences))
-            passage_terms = TermStats.load(folder / "bm25_passages", len(passages))
-            sentence_bm25 = sentence_terms.bm25()
-            passage_bm25 = passage_terms.bm25()
-            tokens, offsets = _load_tokens(
-                folder, {"late_interaction": late and manifest["late_interaction"] is True,
-                         "files": dict.fromkeys(listed, ""), "model": manifest["model"]}, len(sentences))
-        return cls(documents, sentences, passages, indexes[0], indexes[1],
-                   sentence_bm25, passage_bm25, manifest, tokens, offsets,
-                   sentence_terms, passage_terms)
+    #: Read and validate an index directory: ``index.loading.load_index``.
+    load = classmethod(load_index)
 
     # ------------------------------------------------------------------ collections
     @classmethod
@@ -636,80 +456,6 @@ class CorpusIndex:
         return CorpusIndex(documents, sentences, passages, sentence_index, passage_index,
                            sentence_terms.bm25(), passage_terms.bm25(), manifest, tokens, offsets,
                            sentence_terms, passage_terms, entries)
-
-
-def _load_array(path: Path) -> np.ndarray:
-    """One ``.npy`` without pickle; anything unreadable is an ``IndexLoadError`` naming it."""
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError, MemoryError) as exc:
-        raise IndexLoadError(f"{path}: not a readable .npy array ({exc})") from exc
-    if not isinstance(array, np.ndarray):
-        raise IndexLoadError(f"{path}: not a single .npy array")
-    return array
-
-
-def _load_tokens(folder: Path, manifest: dict[str, Any],
-                 n_sentences: int) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """The sentence token vectors and offsets, validated, or (None, None) when not stored.
-
-    Why optional: an index written before late interaction (or for a big corpus) has no
-    token files and still loads; ranking then uses the model without the MaxSim feature.
-    """
-    if manifest.get("late_interaction") is not True:
-        return None, None
-    for name in (TOKENS_FILE, TOKEN_OFFSETS_FILE):
-        if name not in manifest["files"]:
-            raise IndexLoadError(f"{folder / name}: late interaction is on but the manifest "
-                                 "does not list this file")
-    tokens = _load_array(folder / TOKENS_FILE)
-    offsets = _load_array(folder / TOKEN_OFFSETS_FILE)
-    dimension = manifest["model"]["dimension"]
-    if tokens.dtype != np.float16 or tokens.ndim != 2 or tokens.shape[1] != dimension:
-        raise IndexLoadError(f"{folder / TOKENS_FILE}: expected float16 (tokens, {dimension}), "
-                             f"found {tokens.dtype} {tokens.shape}")
-    if offsets.dtype != np.int64 or offsets.shape != (n_sentences + 1,):
-        raise IndexLoadError(f"{folder / TOKEN_OFFSETS_FILE}: expected int64 ({n_sentences + 1},), "
-                             f"found {offsets.dtype} {offsets.shape}")
-    steps = np.diff(offsets)
-    if offsets[0] != 0 or offsets[-1] != len(tokens) or (steps < 1).any():
-        raise IndexLoadError(f"{folder / TOKEN_OFFSETS_FILE}: offsets do not cover the "
-                             f"{len(tokens)} token rows with at least one per sentence")
-    if not np.isfinite(tokens).all():
-        raise IndexLoadError(f"{folder / TOKENS_FILE}: holds non-finite values")
-    return tokens, offsets
-
-
-def _load_bm25(folder: Path, size: int) -> LexicalIndex:
-    """Load one BM25 table; any failure (bm25s raises many types) names its folder.
-
-    Arrays load with ``allow_pickle=False``: an object array planted here is refused.
-    """
-    try:
-        lexical = LexicalIndex.load(folder, size)
-        # Score one known word: arrays of the wrong type or length fail here, not mid-question.
-        probe = lexical.scores(list(lexical._model.vocab_dict)[:1])
-        if probe.shape != (size,) or not np.isfinite(probe).all():
-            raise ValueError(f"scores of shape {probe.shape} for {size} items")
-        return lexical
-    except Exception as exc:  # TypeError, KeyError, ValueError, OSError, MemoryError...
-        raise IndexLoadError(f"{folder}: BM25 table cannot be read ({type(exc).__name__}: "
-                             f"{' '.join(str(exc).split())[:200]})") from exc
-
-
-def _check_spans(folder: Path, documents: list[Document], sentences: list[SentenceRecord],
-                 passages: list[PassageRecord]) -> None:
-    """Every span must point inside its document; a table that doesn't is corrupt."""
-    tables: tuple[tuple[str, Sequence[SentenceRecord | PassageRecord]], ...] = (
-        ("sentences.jsonl", sentences), ("passages.jsonl", passages))
-    for name, rows in tables:
-        for number, row in enumerate(rows, 1):
-            if not (0 <= row.doc < len(documents)
-                    and 0 <= row.start <= row.end <= len(documents[row.doc].text)):
-                raise IndexLoadError(f"{folder / name}: row {number} points outside its document")
-    for number, passage in enumerate(passages, 1):
-        if not 0 <= passage.first <= passage.last < len(sentences):
-            raise IndexLoadError(f"{folder / 'passages.jsonl'}: row {number} names unknown sentences")
 
 
 def build_and_save(documents: Sequence[Document], encoder: Encoder, target: Path,
