@@ -11,7 +11,8 @@ Layout of an index directory (all readable, none pickled):
 - ``documents.jsonl``: one repaired document per line (offsets point into these texts).
 - ``sentences.jsonl`` / ``passages.jsonl``: one span per line; row i is FAISS row i.
 - ``sentences.faiss`` / ``passages.faiss``: normalised embeddings.
-- ``bm25_sentences/`` / ``bm25_passages/``: bm25s JSON + ``.npy`` files.
+- ``bm25_sentences/`` / ``bm25_passages/``: word counts (``index.terms``); in format 1,
+  bm25s' own JSON + ``.npy`` score files.
 - ``sentence_tokens.npy`` / ``sentence_token_offsets.npy`` (only when the manifest says
   ``"late_interaction": true``): every sentence's normalised MiniLM token vectors as one
   float16 ``(total_tokens, dim)`` array, and int64 offsets (sentence i is rows
