@@ -17,15 +17,9 @@ from index.collection import (
 from index.encoder import MODEL_DIMENSION, MODEL_NAME, BundledEncoder, Encoder, default_encoder
 from index.errors import IndexBuildError, IndexError_, IndexLoadError, ModelLoadError
 from index.lexical import tokenize
-from index.store import (
-    BuildProgress,
-    CorpusIndex,
-    DocumentEntry,
-    PassageRecord,
-    SentenceRecord,
-    build_and_save,
-    collection_hash,
-)
+from index.progress import BuildProgress
+from index.records import DocumentEntry, PassageRecord, SentenceRecord, collection_hash
+from index.store import CorpusIndex, build_and_save
 
 __all__ = [
     "ADD_STAGES",

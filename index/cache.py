@@ -19,7 +19,8 @@ import platformdirs
 
 from index.encoder import Encoder
 from index.errors import IndexLoadError
-from index.store import FORMAT_VERSION, LATE_INTERACTION_MAX_SENTENCES, CorpusIndex, build_and_save
+from index.layout import FORMAT_VERSION, LATE_INTERACTION_MAX_SENTENCES
+from index.store import CorpusIndex, build_and_save
 from ingest import ChunkingParams, Document, corpus_hash
 
 logger = logging.getLogger(__name__)

@@ -39,24 +39,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from index.atomic import fsync_dir, fsync_tree, parent_lock
 from index.encoder import Encoder
 from index.errors import IndexBuildError
-from index.store import (
-    LATE_INTERACTION_MAX_SENTENCES,
-    MANIFEST,
-    SEGMENTS_DIR,
-    BuildProgress,
-    CorpusIndex,
-    DocumentEntry,
-    _fsync_tree,
-    _now,
-    _parent_lock,
-    _read_entries,
-    _sha256,
-    checked_manifest,
-    collection_hash,
-    text_hash,
-)
+from index.layout import LATE_INTERACTION_MAX_SENTENCES, MANIFEST, SEGMENTS_DIR
+from index.manifest import checked_manifest, file_hashes, read_entries
+from index.progress import BuildProgress
+from index.records import DocumentEntry, collection_hash, now, text_hash
+from index.store import CorpusIndex
 from index.vectors import APPROXIMATE_THRESHOLD, FLAT
 from ingest import ChunkingParams, Document
 
@@ -105,7 +95,7 @@ def list_documents(target: Path | str) -> list[DocumentEntry]:
     manifest = check_index(target)
     if manifest["format_version"] == 1:
         return CorpusIndex.load(target).entries
-    return _read_entries(target, manifest)
+    return read_entries(target, manifest)
 
 
 def add_to_index(target: Path | str, documents: Sequence[Document], encoder: Encoder,
@@ -129,7 +119,7 @@ def add_to_index(target: Path | str, documents: Sequence[Document], encoder: Enc
     target = Path(target).absolute()
     bar = progress or BuildProgress(False, ADD_STAGES, name="add")
     check_index(target, encoder.name)
-    with _parent_lock(target.parent) as parent_fd:
+    with parent_lock(target.parent) as parent_fd:
         manifest = check_index(target, encoder.name)  # again, under the lock
         _collect_garbage(target, manifest)
         current: CorpusIndex | None = None
@@ -137,7 +127,7 @@ def add_to_index(target: Path | str, documents: Sequence[Document], encoder: Enc
             current = CorpusIndex.load(target, expected_model=encoder.name)
             entries = current.entries
         else:
-            entries = _read_entries(target, manifest)
+            entries = read_entries(target, manifest)
         fresh, outcome = classify(entries, documents)
         if not fresh:
             return outcome
@@ -233,7 +223,7 @@ def remove_from_index(target: Path | str, sources: Collection[str],
     target = Path(target).absolute()
     bar = progress or BuildProgress(False, REMOVE_STAGES, name="remove")
     wanted = list(dict.fromkeys(sources))
-    with _parent_lock(target.parent) as parent_fd:
+    with parent_lock(target.parent) as parent_fd:
         manifest = check_index(target)
         _collect_garbage(target, manifest)
         known = {entry.source for entry in list_documents(target)}
@@ -272,21 +262,19 @@ def _append_segment(target: Path, manifest: dict[str, Any], part: CorpusIndex,
     manifest_temporary = target / f".{MANIFEST}.tmp-{secrets.token_hex(4)}"
     try:
         part.write_tables(temporary)
-        _fsync_tree(temporary)
+        fsync_tree(temporary)
         os.rename(temporary, folder / name)
-        _fsync_dir(folder)
+        fsync_dir(folder)
         prefix = f"{SEGMENTS_DIR}/{name}"
         files = dict(manifest["files"])
-        for path in sorted((folder / name).rglob("*")):
-            if path.is_file():
-                files[f"{prefix}/{path.relative_to(folder / name)}"] = _sha256(path)
-        entries = [*_read_entries(target, manifest), *part.entries]
+        files.update((f"{prefix}/{path}", digest) for path, digest in file_hashes(folder / name).items())
+        entries = [*read_entries(target, manifest), *part.entries]
         counts = {key: manifest["counts"][key] + len(getattr(part, key))
                   for key in ("documents", "sentences", "passages")}
         late = manifest["late_interaction"] is True and part.sentence_tokens is not None
         vector_indexes = {table: {**info, "count": counts[table]}
                           for table, info in manifest["segments"][0]["vector_indexes"].items()}
-        updated = dict(manifest, counts=counts, late_interaction=late, updated_at=_now(),
+        updated = dict(manifest, counts=counts, late_interaction=late, updated_at=now(),
                        corpus_hash=collection_hash(entries), vector_indexes=vector_indexes,
                        documents=[asdict(entry) for entry in entries],
                        segments=[*manifest["segments"], {
@@ -300,7 +288,7 @@ def _append_segment(target: Path, manifest: dict[str, Any], part: CorpusIndex,
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(manifest_temporary, target / MANIFEST)
-        _fsync_dir(target)
+        fsync_dir(target)
         if parent_fd is not None:
             os.fsync(parent_fd)
     except Exception as exc:
@@ -321,11 +309,3 @@ def _collect_garbage(target: Path, manifest: dict[str, Any]) -> None:
                 shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
     for path in target.glob(f".{MANIFEST}.tmp-*"):
         path.unlink(missing_ok=True)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -1,17 +1,19 @@
-"""The on-disk corpus index: build, atomic save, validated load.
+"""The corpus index in memory (``CorpusIndex``), and the names callers import from here.
 
-Layout of an index directory (all readable, none pickled):
+Why this module: it is the index's public face.  ``CorpusIndex`` holds the tables a
+question is answered from (documents, sentence and passage spans, FAISS and BM25 indexes,
+token vectors, the manifest) and names the operations on them; each operation lives in a
+module of its own, so each stays small and is read on its own:
 
-- ``manifest.json``: format version, model and dimension, chunking, corpus hash, counts,
-  vector-index kind, creation time, and the SHA-256 of every other file.
-- ``documents.jsonl``: one repaired document per line (offsets point into these texts).
-- ``sentences.jsonl`` / ``passages.jsonl``: one span per line; row i is FAISS row i.
-- ``sentences.faiss`` / ``passages.faiss``: normalised embeddings.
-- ``bm25_sentences/`` / ``bm25_passages/``: bm25s JSON + ``.npy`` files.
-- ``sentence_tokens.npy`` / ``sentence_token_offsets.npy`` (only when the manifest says
-  ``"late_interaction": true``): every sentence's normalised MiniLM token vectors as one
-  float16 ``(total_tokens, dim)`` array, and int64 offsets (sentence i is rows
-  ``offsets[i]:offsets[i+1]``), for late-interaction (MaxSim) ranking.
+- ``index.layout``: format version and file names (the directory layout is described there).
+- ``index.records``: sentence, passage and document-entry records, content hashes.
+- ``index.progress``: the stage bar of a build or an update.
+- ``index.build``: split, embed once and index documents (``CorpusIndex.build``).
+- ``index.tables``: each table file, written and read back validated.
+- ``index.manifest``: the manifest, the hashes it signs, and its checks.
+- ``index.atomic``: crash-safe replacement of the directory (``CorpusIndex.save``).
+- ``index.loading``: a whole directory validated and joined (``CorpusIndex.load``).
+- ``index.segments``: ``CorpusIndex.merge`` and ``CorpusIndex.without``, in memory.
 
 Saving writes a sibling temporary directory and renames it into place, so a crash leaves
 either the old index or the new one, never a mix.  Loading checks hashes before FAISS
@@ -20,334 +22,68 @@ parses anything, so a truncated or tampered file is refused with its name.
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import hashlib
-import json
-import logging
-import os
-import re
-import shutil
-import tempfile
-import threading
-import time
-from collections.abc import Callable, Collection, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Collection, Sequence
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import faiss
 import numpy as np
-from tqdm.auto import tqdm
 
-from index.encoder import Encoder, token_encoder
-from index.errors import IndexBuildError, IndexLoadError
-from index.faiss_guard import check_faiss_file
+from index.atomic import parent_lock, refuse_foreign, replace_directory
+from index.build import build_index
+from index.encoder import Encoder
+from index.layout import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    LATE_INTERACTION_MAX_SENTENCES,
+    MANIFEST,
+    READABLE_VERSIONS,
+    SEGMENT_PATTERN,
+    SEGMENTS_DIR,
+    TOKEN_OFFSETS_FILE,
+    TOKENS_FILE,
+)
 from index.lexical import LexicalIndex
-from index.terms import FILES as TERM_FILES
-from index.terms import TermStats, bm25_of
-from index.vectors import APPROXIMATE_THRESHOLD, FLAT, all_vectors, build_vector_index
-from ingest import ChunkingParams, Document, make_passages, split_sentences
+from index.loading import load_index
+from index.manifest import checked_manifest, make_manifest, read_manifest, write_signed
+from index.progress import BUILD_STAGES, BuildProgress
+from index.records import (
+    DocumentEntry,
+    PassageRecord,
+    SentenceRecord,
+    collection_hash,
+    document_counts,
+    now,
+    text_hash,
+)
+from index.segments import drop_documents, merge_indexes
+from index.tables import write_tables
+from index.terms import TermStats
+from index.vectors import all_vectors
+from ingest import ChunkingParams, Document
 
-logger = logging.getLogger(__name__)
-
-FORMAT_NAME = "speech-qa-index"
-FORMAT_VERSION = 2
-#: Format 1 (one table set, bm25s score files) still loads; ``add`` and ``remove`` rewrite
-#: it as format 2 (term counts instead of scores, so BM25 follows the collection).
-READABLE_VERSIONS = (1, 2)
-SEGMENTS_DIR = "segments"
-SEGMENT_PATTERN = re.compile(r"segments/[0-9]{6}-[0-9a-f]{8}")
-MANIFEST = "manifest.json"
-_BACKUP_SUFFIX = ".previous"
-TOKENS_FILE = "sentence_tokens.npy"
-TOKEN_OFFSETS_FILE = "sentence_token_offsets.npy"
-#: Corpora with at most this many sentences store token vectors (late interaction).
-#: Why a limit: ~15-25 KB per sentence at float16; beyond this the disk, memory and
-#: build cost grow with little to gain, so big corpora stay exactly as before.
-LATE_INTERACTION_MAX_SENTENCES = 20_000
-
-
-T = TypeVar("T")
-
-BUILD_STAGES = ("read", "split", "embed", "bm25", "vectors", "write")
-
-
-class BuildProgress:
-    """One progress bar over the stages of an index build, from reading files to writing.
-
-    Why: the model's own batch bar covers only the embedding; on a large collection reading,
-    splitting, BM25, the vector index and writing take seconds each, and a person waiting
-    should see which stage is running the whole way.
-    """
-
-    def __init__(self, enabled: bool, stages: Sequence[str] = BUILD_STAGES, name: str = "index") -> None:
-        self._stages = list(stages)
-        self._name = name
-        self._current: str | None = None
-        self._started = time.perf_counter()
-        self._since = self._started
-        self.seconds: dict[str, float] = {}
-        """Wall seconds spent in each stage so far (shown when the bar closes)."""
-        self._closed = False
-        self._bar = tqdm(total=len(self._stages), unit="stage", desc=name, leave=True,
-                         disable=not enabled, bar_format="{desc}: {n_fmt}/{total_fmt} stages {bar}"
-                         " [{elapsed}]")
-
-    def _lap(self) -> None:
-        now = time.perf_counter()
-        if self._current is not None:
-            self.seconds[self._current] = self.seconds.get(self._current, 0.0) + now - self._since
-        self._since = now
-
-    def stage(self, name: str) -> None:
-        """Mark the stages up to ``name`` done and show ``name`` as running."""
-        self._lap()
-        if name in self._stages:
-            done = self._stages.index(name)
-            self._bar.update(max(0, done - self._bar.n))
-        self._current = name
-        self._bar.set_description(f"{self._name}: {name}")
-
-    def __enter__(self) -> BuildProgress:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
-        if kind is None:
-            self.close()
-        else:
-            self.fail()
-
-    def fail(self) -> None:
-        """Remove the bar without filling it: after an error or an interrupt, a bar saying
-        "done 6/6" would tell the person the index was written when it was not."""
-        if self._closed:
-            return
-        self._closed = True
-        self._bar.leave = False
-        self._bar.close()
-
-    def close(self) -> None:
-        """Fill the bar (every stage done), show where the time went, release the line."""
-        if self._closed:
-            return
-        self._closed = True
-        self._lap()
-        self._current = None
-        self._bar.update(self._bar.total - self._bar.n)
-        spent = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in self.seconds.items())
-        elapsed = time.perf_counter() - self._started
-        self._bar.set_description(f"{self._name}: done in {elapsed:.1f}s ({spent})")
-        self._bar.close()
-
-
-class _Background(Generic[T]):
-    """Run one function in a daemon thread; ``result()`` joins and re-raises its error."""
-
-    def __init__(self, work: Callable[[], T]) -> None:
-        self._value: T | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(work,), daemon=True,
-                                        name="speech-qa-bm25")
-        self._thread.start()
-
-    def _run(self, work: Callable[[], T]) -> None:
-        try:
-            self._value = work()
-        except BaseException as exc:  # handed to the caller by result()
-            self._error = exc
-
-    def result(self) -> T:
-        """Wait for the work and return its value (or raise its exception)."""
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        assert self._value is not None
-        return self._value
-
-
-@dataclass(frozen=True)
-class SentenceRecord:
-    """A sentence of the corpus: ``documents[doc].text[start:end]``."""
-
-    doc: int
-    start: int
-    end: int
-    paragraph: int
-
-
-@dataclass(frozen=True)
-class PassageRecord:
-    """A passage: sentences ``first..last`` (global ids, inclusive) of one document."""
-
-    doc: int
-    start: int
-    end: int
-    paragraph: int
-    first: int
-    last: int
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    with path.open("w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    number = 0
-    try:
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                row = json.loads(line)
-                if not isinstance(row, dict):
-                    raise IndexLoadError(f"{path}: line {number} is not a JSON object")
-                rows.append(row)
-    except UnicodeDecodeError as exc:
-        raise IndexLoadError(f"{path}: line {number + 1} is not UTF-8 text") from exc
-    except (json.JSONDecodeError, RecursionError) as exc:  # nesting too deep is not our JSON
-        raise IndexLoadError(f"{path}: line {number} is not valid JSON") from exc
-    return rows
-
-
-_Record = TypeVar("_Record", SentenceRecord, PassageRecord)
-
-
-def _read_records(path: Path, kind: type[_Record]) -> list[_Record]:
-    """Rows of a span table, each exactly the record's fields, all whole numbers.
-
-    Why so strict: these numbers index documents and arrays; a string or a float from a
-    hand-made table would surface later as a TypeError deep in ranking, not as a message.
-    """
-    fields = [field.name for field in dataclasses.fields(kind)]
-    records = []
-    for number, row in enumerate(_read_jsonl(path), 1):
-        if sorted(row) != sorted(fields) or not all(
-                type(row[name]) is int for name in fields):  # bool is not a position
-            raise IndexLoadError(
-                f"{path}: row {number} is not a {kind.__name__} "
-                f"(expected whole numbers {', '.join(fields)})"
-            )
-        records.append(kind(**row))
-    return records
-
-
-def _read_documents(path: Path) -> list[Document]:
-    """The documents table: each row a JSON object with string ``doc_id``, ``source``, ``text``.
-
-    A paged document (PDF) also has ``page_starts``: a non-empty list of whole-number
-    offsets into ``text``, in order.  Tables written before pages were recorded have none,
-    and load with no pages.
-    """
-    documents = []
-    for number, row in enumerate(_read_jsonl(path), 1):
-        doc_id, source, text = row.get("doc_id"), row.get("source"), row.get("text")
-        if not (isinstance(doc_id, str) and isinstance(source, str) and isinstance(text, str)):
-            raise IndexLoadError(f"{path}: row {number} is not a document (doc_id, source, text)")
-        page_starts = row.get("page_starts", [])
-        if "page_starts" in row and not (
-                isinstance(page_starts, list) and page_starts
-                and all(type(start) is int for start in page_starts)  # bool is not an offset
-                and all(0 <= a <= b <= len(text) for a, b in
-                        zip(page_starts, [*page_starts[1:], len(text)], strict=True))):
-            raise IndexLoadError(
-                f"{path}: row {number} has bad page_starts "
-                "(expected whole-number offsets into its text, in order)"
-            )
-        documents.append(Document(doc_id, source, text, tuple(page_starts)))
-    return documents
-
-
-@dataclass(frozen=True)
-class DocumentEntry:
-    """What the manifest records of one document of the collection.
-
-    Attributes:
-        source: The document's name (unique in the collection; ``remove`` takes it).
-        sha256: SHA-256 of its repaired text: the same content is never indexed twice.
-        size: Bytes of its repaired text (UTF-8).
-        added_at: When it joined the collection (UTC, ISO 8601).
-        passages: Its passages in the index.
-        sentences: Its sentences in the index.
-    """
-
-    source: str
-    sha256: str
-    size: int
-    added_at: str
-    passages: int
-    sentences: int
-
-    @classmethod
-    def of(cls, document: Document, added_at: str, passages: int, sentences: int) -> DocumentEntry:
-        """The entry of ``document``, added at ``added_at``."""
-        data = document.text.encode("utf-8")
-        return cls(document.source, text_hash(document.text), len(data), added_at, passages, sentences)
-
-
-def text_hash(text: str) -> str:
-    """The content hash that tells two documents apart (SHA-256 of the repaired text)."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _document_counts(documents: Sequence[Document], sentences: Sequence[SentenceRecord],
-                     passages: Sequence[PassageRecord]) -> list[tuple[int, int]]:
-    """(passages, sentences) of each document, row i for ``documents[i]``."""
-    per_passage = np.bincount(np.fromiter((p.doc for p in passages), np.int64, len(passages)),
-                              minlength=len(documents))
-    per_sentence = np.bincount(np.fromiter((r.doc for r in sentences), np.int64, len(sentences)),
-                               minlength=len(documents))
-    return list(zip(per_passage.tolist(), per_sentence.tolist(), strict=True))
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def collection_hash(entries: Sequence[DocumentEntry]) -> str:
-    """Hash of the collection: names and content hashes, in order (cheap: no text read)."""
-    digest = hashlib.sha256()
-    for entry in entries:
-        digest.update(f"{entry.source}\0{entry.sha256}\0".encode())
-    return digest.hexdigest()
-
-
-def _manifest(model_name: str, dimension: int, chunking: dict[str, Any], entries: Sequence[DocumentEntry],
-              vector_indexes: dict[str, Any], counts: dict[str, int], late: bool, created_at: str,
-              segments: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The manifest of an index (without ``files``, added by whoever writes them).
-
-    ``segments`` lists the table sets the index is made of, in order: the first is the
-    top level of the directory (``path`` ""), later ones ``segments/<name>/`` written by
-    ``add``.  A fresh build or a full save has one.
-    """
-    return {
-        "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
-        "model": {"name": model_name, "dimension": dimension},
-        "normalized": True,
-        "vector_index": vector_indexes["sentences"]["kind"],  # the larger table's; both below
-        "vector_indexes": vector_indexes,
-        "chunking": dict(chunking),
-        "corpus_hash": collection_hash(entries),
-        "counts": dict(counts),
-        "late_interaction": late,
-        "created_at": created_at,
-        "updated_at": _now(),
-        "documents": [asdict(entry) for entry in entries],
-        "segments": segments if segments is not None else [
-            {"path": "", "counts": dict(counts), "late_interaction": late,
-             "vector_indexes": vector_indexes}],
-    }
+__all__ = [  # what callers import from ``index.store`` (most live in the modules above)
+    "BUILD_STAGES",
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "LATE_INTERACTION_MAX_SENTENCES",
+    "MANIFEST",
+    "READABLE_VERSIONS",
+    "SEGMENTS_DIR",
+    "SEGMENT_PATTERN",
+    "TOKENS_FILE",
+    "TOKEN_OFFSETS_FILE",
+    "BuildProgress",
+    "CorpusIndex",
+    "DocumentEntry",
+    "PassageRecord",
+    "SentenceRecord",
+    "build_and_save",
+    "checked_manifest",
+    "collection_hash",
+    "read_manifest",
+    "text_hash",
+]
 
 
 class CorpusIndex:
@@ -377,8 +113,8 @@ class CorpusIndex:
         self._sentence_terms = sentence_terms
         self._passage_terms = passage_terms
         self.entries: list[DocumentEntry] = list(entries) if entries is not None else [
-            DocumentEntry.of(document, str(manifest.get("created_at", _now())), *counts)
-            for document, counts in zip(documents, _document_counts(documents, sentences, passages),
+            DocumentEntry.of(document, str(manifest.get("created_at", now())), *counts)
+            for document, counts in zip(documents, document_counts(documents, sentences, passages),
                                         strict=True)]
         """What the collection knows of each document (content hash, size, when added),
         row i for ``documents[i]``."""
@@ -435,163 +171,26 @@ class CorpusIndex:
         return str(self.manifest["model"]["name"])
 
     # ------------------------------------------------------------------ building
-    @classmethod
-    def build(
-        cls,
-        documents: Sequence[Document],
-        encoder: Encoder,
-        params: ChunkingParams | None = None,
-        show_progress: bool = False,
-        batch_size: int = 64,
-        progress: BuildProgress | None = None,
-        *,
-        vector_threshold: int = APPROXIMATE_THRESHOLD,
-        token_budget: int | None = None,
-        added_at: str | None = None,
-    ) -> CorpusIndex:
-        """Split, embed (passages and sentences, once) and index a corpus.
-
-        Args:
-            documents: Repaired documents (see ``ingest.load_documents``).
-            encoder: Embeds texts into normalised vectors.
-            params: Passage chunking; defaults to ``ChunkingParams()``.
-            show_progress: Show progress bars (build stages, and the model's batches).
-            batch_size: Texts per model call.
-            progress: A stage bar already started by the caller (e.g. over reading files);
-                it is continued here, and the caller closes it.
-            vector_threshold: Tables this large get an approximate vector index (a
-                segment appended to a collection passes a huge value: its rows join the
-                first segment's index when loaded, so they are stored flat).
-            token_budget: Store sentence token vectors (late interaction) only when the
-                corpus has at most this many sentences (default
-                ``LATE_INTERACTION_MAX_SENTENCES``) (an appended segment gets what is
-                left of the collection's budget, or -1 when the collection has none).
-            added_at: When the documents joined the collection (default: now).
-
-        Raises:
-            IndexBuildError: No sentences at all in the corpus.
-        """
-        if progress is None:  # our own bar: close it however the build ends
-            own = BuildProgress(show_progress)
-            with own:
-                return cls.build(documents, encoder, params, show_progress, batch_size, own,
-                                 vector_threshold=vector_threshold, token_budget=token_budget,
-                                 added_at=added_at)
-        params = params or ChunkingParams()
-        documents = list(documents)
-        progress.stage("split")
-        sentences: list[SentenceRecord] = []
-        passages: list[PassageRecord] = []
-        for doc_number, document in enumerate(documents):
-            spans = split_sentences(document.text)
-            offset = len(sentences)
-            sentences.extend(SentenceRecord(doc_number, s.start, s.end, s.paragraph) for s in spans)
-            passages.extend(
-                PassageRecord(doc_number, p.start, p.end, p.paragraph,
-                              offset + p.first_sentence, offset + p.last_sentence)
-                for p in make_passages(spans, params)
-            )
-        if not sentences:
-            raise IndexBuildError("the corpus has no sentences to index")
-        sentence_texts = [documents[s.doc].text[s.start:s.end] for s in sentences]
-        passage_texts = [documents[p.doc].text[p.start:p.end] for p in passages]
-        # One encode call over both tables: single-sentence passages are embedded once.
-        unique: dict[str, int] = {}
-        for text in sentence_texts + passage_texts:
-            unique.setdefault(text, len(unique))
-        # BM25 (tokenising, stemming: Python work) runs beside the model, whose matrix
-        # products release the GIL, so it rides on the embedding time instead of adding to it.
-        lexical = _Background(lambda: (bm25_of(sentence_texts), bm25_of(passage_texts)))
-        progress.stage("embed")
-        if token_budget is None:
-            token_budget = LATE_INTERACTION_MAX_SENTENCES
-        tokens_from = token_encoder(encoder) if len(sentences) <= token_budget else None
-        # The stage bar is the one bar a person sees: no nested per-batch bar of the model.
-        show_progress = False
-        token_rows: list[np.ndarray] = []
-        try:
-            if tokens_from is None:
-                vectors = encoder.encode(list(unique), batch_size=batch_size, show_progress=show_progress)
-            else:
-                # Still one forward pass per distinct text: sentences (the first entries of
-                # ``unique``) with their token vectors, then passage-only texts without.
-                texts = list(unique)
-                n_sentence_texts = len(set(sentence_texts))
-                head, token_rows = tokens_from.encode_with_tokens(
-                    texts[:n_sentence_texts], batch_size=batch_size, show_progress=show_progress)
-                tail = encoder.encode(texts[n_sentence_texts:], batch_size=batch_size,
-                                      show_progress=show_progress)
-                vectors = np.concatenate([head, tail.reshape(-1, head.shape[1])])
-        finally:
-            progress.stage("bm25")
-            (sentence_terms, sentence_bm25), (passage_terms, passage_bm25) = lexical.result()
-        if vectors.ndim != 2 or vectors.shape[1] != encoder.dimension:
-            raise IndexBuildError(
-                f"encoder returned vectors of shape {vectors.shape}, expected (*, {encoder.dimension})"
-            )
-        progress.stage("vectors")
-        sentence_index, sentence_info = build_vector_index(vectors[[unique[t] for t in sentence_texts]],
-                                                           threshold=vector_threshold)
-        passage_index, passage_info = build_vector_index(vectors[[unique[t] for t in passage_texts]],
-                                                         threshold=vector_threshold)
-        del vectors
-        sentence_tokens: np.ndarray | None = None
-        offsets: np.ndarray | None = None
-        if tokens_from is not None:
-            per_sentence = [token_rows[unique[t]] for t in sentence_texts]
-            offsets = np.zeros(len(per_sentence) + 1, dtype=np.int64)
-            np.cumsum([len(rows) for rows in per_sentence], out=offsets[1:])
-            sentence_tokens = np.concatenate(per_sentence).astype(np.float16)
-            del token_rows, per_sentence
-        stamp = added_at or _now()
-        entries = [DocumentEntry.of(document, stamp, *counts) for document, counts
-                   in zip(documents, _document_counts(documents, sentences, passages), strict=True)]
-        manifest = _manifest(encoder.name, encoder.dimension, asdict(params), entries,
-                             {"sentences": sentence_info, "passages": passage_info},
-                             {"documents": len(documents), "sentences": len(sentences),
-                              "passages": len(passages)}, sentence_tokens is not None, stamp)
-        return cls(
-            documents, sentences, passages, sentence_index, passage_index,
-            sentence_bm25, passage_bm25, manifest, sentence_tokens, offsets,
-            sentence_terms, passage_terms, entries,
-        )
+    #: Split, embed (passages and sentences, once) and index a corpus: ``index.build.build_index``.
+    build = classmethod(build_index)
 
     # ------------------------------------------------------------------ saving
     def write_tables(self, folder: Path) -> None:
         """Write this index's tables (one segment: no manifest) into ``folder``."""
-        folder.mkdir(parents=True, exist_ok=True)
-        _write_jsonl(folder / "documents.jsonl",
-                     [{"doc_id": d.doc_id, "source": d.source, "text": d.text,
-                       **({"page_starts": list(d.page_starts)} if d.page_starts else {})}
-                      for d in self.documents])
-        _write_jsonl(folder / "sentences.jsonl", [asdict(s) for s in self.sentences])
-        _write_jsonl(folder / "passages.jsonl", [asdict(p) for p in self.passages])
-        faiss.write_index(self.sentence_index, str(folder / "sentences.faiss"))
-        faiss.write_index(self.passage_index, str(folder / "passages.faiss"))
-        self.sentence_terms.save(folder / "bm25_sentences")
-        self.passage_terms.save(folder / "bm25_passages")
-        if self.sentence_tokens is not None and self.sentence_token_offsets is not None:
-            np.save(folder / TOKENS_FILE, self.sentence_tokens, allow_pickle=False)
-            np.save(folder / TOKEN_OFFSETS_FILE, self.sentence_token_offsets, allow_pickle=False)
+        write_tables(self, folder)
 
     def single_manifest(self) -> dict[str, Any]:
         """This index's manifest as one segment (what a full save writes), without ``files``."""
         counts = {"documents": len(self.documents), "sentences": len(self.sentences),
                   "passages": len(self.passages)}
         model = self.manifest["model"]
-        return _manifest(model["name"], model["dimension"], self.manifest["chunking"], self.entries,
-                         self.manifest["vector_indexes"], counts, self.sentence_tokens is not None,
-                         str(self.manifest.get("created_at", _now())))
+        return make_manifest(model["name"], model["dimension"], self.manifest["chunking"], self.entries,
+                             self.manifest["vector_indexes"], counts, self.sentence_tokens is not None,
+                             str(self.manifest.get("created_at", now())))
 
     def _write_files(self, folder: Path) -> None:
         self.write_tables(folder)
-        files = {
-            str(path.relative_to(folder)): _sha256(path)
-            for path in sorted(folder.rglob("*")) if path.is_file()
-        }
-        manifest = dict(self.single_manifest(), files=files)
-        (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False),
-                                       encoding="utf-8")
+        write_signed(folder, self.single_manifest())
 
     def save(self, target: Path | str) -> Path:
         """Write the index to ``target`` atomically (temp dir + rename).
@@ -604,464 +203,32 @@ class CorpusIndex:
                 writing failed (the previous index, if any, is intact).
         """
         target = Path(target).absolute()
-        _refuse_foreign(target)
+        refuse_foreign(target)
         target.parent.mkdir(parents=True, exist_ok=True)
-        with _parent_lock(target.parent) as parent_fd:
+        with parent_lock(target.parent) as parent_fd:
             self.save_locked(target, parent_fd)
         return target
 
     def save_locked(self, target: Path, parent_fd: int | None) -> None:
         """``save`` for a caller that already holds the lock of ``target``'s parent."""
-        _refuse_foreign(target)  # re-check under the lock
-        _cleanup_stale(target)
-        temporary = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-        try:
-            self._write_files(temporary)
-            _fsync_tree(temporary)
-        except Exception as exc:
-            shutil.rmtree(temporary, ignore_errors=True)
-            raise IndexBuildError(f"{target}: could not write the index ({exc})") from exc
-        backup = target.with_name(target.name + _BACKUP_SUFFIX)
-        if target.exists():
-            shutil.rmtree(backup, ignore_errors=True)
-            os.rename(target, backup)
-        os.rename(temporary, target)
-        if parent_fd is not None:
-            os.fsync(parent_fd)  # the renames survive a power cut, not only a kill
-        shutil.rmtree(backup, ignore_errors=True)
+        replace_directory(target, parent_fd, self._write_files)
 
     # ------------------------------------------------------------------ loading
-    @classmethod
-    def load(cls, folder: Path | str, expected_model: str | None = None) -> CorpusIndex:
-        """Read and validate an index directory.
-
-        Args:
-            folder: The index directory.
-            expected_model: Refuse an index built with another model.
-
-        Raises:
-            IndexLoadError: Missing, foreign, corrupt, or mismatched index; the message
-                names the file at fault.
-        """
-        folder = Path(folder).absolute()
-        manifest = checked_manifest(folder, expected_model)
-        for name, digest in manifest["files"].items():
-            path = folder / name
-            if not path.is_file():
-                raise IndexLoadError(f"{path}: missing from the index")
-            if _sha256(path) != digest:
-                raise IndexLoadError(f"{path}: corrupt (checksum does not match the manifest)")
-        if manifest["format_version"] == 1:
-            return cls._load_segment(folder, manifest, manifest["counts"], legacy=True)
-        parts = [cls._load_segment(folder / segment["path"], manifest, segment["counts"],
-                                   late=segment["late_interaction"], prefix=segment["path"])
-                 for segment in manifest["segments"]]
-        merged = parts[0] if len(parts) == 1 else cls.merge(parts)
-        counts = manifest["counts"]
-        for name, rows in (("documents", merged.documents), ("sentences", merged.sentences),
-                           ("passages", merged.passages)):
-            if len(rows) != counts.get(name):
-                raise IndexLoadError(f"{folder / (name + '.jsonl')}: the index has {len(rows)} "
-                                     f"rows, manifest says {counts.get(name)}")
-        entries = _read_entries(folder, manifest)
-        actual = [(d.source, *counts) for d, counts in zip(
-            merged.documents, _document_counts(merged.documents, merged.sentences, merged.passages),
-            strict=True)]
-        if [(e.source, e.passages, e.sentences) for e in entries] != actual:
-            raise IndexLoadError(f"{folder / MANIFEST}: its document list does not match the tables")
-        merged.entries = entries
-        merged.manifest = manifest
-        return merged
-
-    @classmethod
-    def _load_segment(cls, folder: Path, manifest: dict[str, Any], counts: dict[str, Any],
-                      late: bool = False, prefix: str = "", legacy: bool = False) -> CorpusIndex:
-        """Read and validate one segment's tables (a format-1 index is one segment whose
-        BM25 tables are bm25s' own files)."""
-        listed = {name[len(prefix) + 1:] if prefix else name for name in manifest["files"]
-                  if not prefix or name.startswith(prefix + "/")}
-        for name in ("documents.jsonl", "sentences.jsonl", "passages.jsonl", "sentences.faiss",
-                     "passages.faiss"):
-            if name not in listed:
-                raise IndexLoadError(f"{folder / name}: missing from the manifest's file list")
-        documents = _read_documents(folder / "documents.jsonl")
-        sentences = _read_records(folder / "sentences.jsonl", SentenceRecord)
-        passages = _read_records(folder / "passages.jsonl", PassageRecord)
-        for name, rows in (("documents", documents), ("sentences", sentences), ("passages", passages)):
-            if len(rows) != counts.get(name):
-                raise IndexLoadError(
-                    f"{folder / (name + '.jsonl')}: has {len(rows)} rows, manifest says {counts.get(name)}"
-                )
-        indexes = []
-        for name, expected in (("sentences.faiss", len(sentences)), ("passages.faiss", len(passages))):
-            try:
-                check_faiss_file(folder / name)  # lengths vs file size, before FAISS allocates
-                vector_index = faiss.read_index(str(folder / name))
-            except (RuntimeError, MemoryError) as exc:
-                raise IndexLoadError(f"{folder / name}: not a readable FAISS index") from exc
-            if vector_index.ntotal != expected or vector_index.d != manifest["model"]["dimension"]:
-                raise IndexLoadError(
-                    f"{folder / name}: holds {vector_index.ntotal} vectors of dimension "
-                    f"{vector_index.d}, expected {expected} of {manifest['model']['dimension']}"
-                )
-            indexes.append(vector_index)
-        _check_spans(folder, documents, sentences, passages)
-        sentence_terms: TermStats | None = None
-        passage_terms: TermStats | None = None
-        if legacy:
-            sentence_bm25 = _load_bm25(folder / "bm25_sentences", len(sentences))
-            passage_bm25 = _load_bm25(folder / "bm25_passages", len(passages))
-            tokens, offsets = _load_tokens(folder, manifest, len(sentences))
-        else:
-            for table in ("bm25_sentences", "bm25_passages"):
-                for name in TERM_FILES:
-                    if f"{table}/{name}" not in listed:
-                        raise IndexLoadError(
-                            f"{folder / table / name}: missing from the manifest's file list")
-            sentence_terms = TermStats.load(folder / "bm25_sentences", len(sentences))
-            passage_terms = TermStats.load(folder / "bm25_passages", len(passages))
-            sentence_bm25 = sentence_terms.bm25()
-            passage_bm25 = passage_terms.bm25()
-            tokens, offsets = _load_tokens(
-                folder, {"late_interaction": late and manifest["late_interaction"] is True,
-                         "files": dict.fromkeys(listed, ""), "model": manifest["model"]}, len(sentences))
-        return cls(documents, sentences, passages, indexes[0], indexes[1],
-                   sentence_bm25, passage_bm25, manifest, tokens, offsets,
-                   sentence_terms, passage_terms)
+    #: Read and validate an index directory: ``index.loading.load_index``.
+    load = classmethod(load_index)
 
     # ------------------------------------------------------------------ collections
-    @classmethod
-    def merge(cls, parts: Sequence[CorpusIndex], copy: bool = False) -> CorpusIndex:
-        """One index holding the documents of ``parts`` in order (no embedding).
-
-        The first part's vector index takes the others' rows (``add``: a flat index
-        appends them, an IVF index files them into its trained lists, no retraining).
-        When the first is flat and the total reaches the size that calls for an
-        approximate index, the merged rows get one (built as a fresh build would).
-
-        Args:
-            parts: Indexes built with the same model and chunking.
-            copy: Leave the first part's vector indexes untouched (they may be serving).
-        """
-        first = parts[0]
-        documents: list[Document] = []
-        sentences: list[SentenceRecord] = []
-        passages: list[PassageRecord] = []
-        for part in parts:
-            doc_shift, sentence_shift = len(documents), len(sentences)
-            documents.extend(part.documents)
-            sentences.extend(dataclasses.replace(r, doc=r.doc + doc_shift) for r in part.sentences)
-            passages.extend(dataclasses.replace(p, doc=p.doc + doc_shift, first=p.first + sentence_shift,
-                                                last=p.last + sentence_shift) for p in part.passages)
-        tables: dict[str, tuple[faiss.Index, dict[str, Any]]] = {}
-        for name, attribute in (("sentences", "sentence_index"), ("passages", "passage_index")):
-            info = dict(first.manifest["vector_indexes"][name])
-            rows = [np.ascontiguousarray(getattr(part, attribute[:-5] + "vectors")) for part in parts]
-            total = sum(len(r) for r in rows)
-            if info.get("kind") == FLAT and "scan_rejected_recall_at_10" not in info \
-                    and total >= APPROXIMATE_THRESHOLD:
-                tables[name] = build_vector_index(np.concatenate(rows), threshold=APPROXIMATE_THRESHOLD)
-                continue
-            table = getattr(first, attribute)
-            if copy:
-                table = faiss.clone_index(table)
-            for more in rows[1:]:
-                if len(more):
-                    table.add(more)
-            tables[name] = (table, {**info, "count": int(table.ntotal)})
-        tokens: np.ndarray | None = None
-        offsets: np.ndarray | None = None
-        if all(part.sentence_tokens is not None for part in parts) \
-                and len(sentences) <= LATE_INTERACTION_MAX_SENTENCES:
-            tokens = np.concatenate([part.sentence_tokens for part in parts])  # type: ignore[misc]
-            lengths = np.concatenate([np.diff(part.sentence_token_offsets) for part in parts])  # type: ignore[arg-type,type-var]
-            offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-            np.cumsum(lengths, out=offsets[1:])
-        sentence_terms = TermStats.concat([part.sentence_terms for part in parts])
-        passage_terms = TermStats.concat([part.passage_terms for part in parts])
-        entries = [entry for part in parts for entry in part.entries]
-        vector_indexes = {name: info for name, (_, info) in tables.items()}
-        counts = {"documents": len(documents), "sentences": len(sentences), "passages": len(passages)}
-        model = first.manifest["model"]
-        manifest = _manifest(model["name"], model["dimension"], first.manifest["chunking"], entries,
-                             vector_indexes, counts, tokens is not None,
-                             str(first.manifest.get("created_at", _now())))
-        return cls(documents, sentences, passages, tables["sentences"][0], tables["passages"][0],
-                   sentence_terms.bm25(), passage_terms.bm25(), manifest, tokens, offsets,
-                   sentence_terms, passage_terms, entries)
+    #: One index holding the documents of several, in order: ``index.segments.merge_indexes``.
+    merge = classmethod(merge_indexes)
 
     def without(self, sources: Collection[str]) -> CorpusIndex:
-        """This index minus the documents named ``sources`` (nothing is embedded again).
+        """This index minus the documents named ``sources`` (nothing is embedded again):
+        ``index.segments.drop_documents``.
 
         Raises:
             IndexBuildError: No document would be left.
         """
-        keep = [i for i, document in enumerate(self.documents) if document.source not in sources]
-        if not keep:
-            raise IndexBuildError("removing every document would leave an empty index; "
-                                  "delete the index folder instead")
-        doc_map = np.full(len(self.documents), -1, dtype=np.int64)
-        doc_map[keep] = np.arange(len(keep))
-        sentence_rows = np.asarray([i for i, r in enumerate(self.sentences) if doc_map[r.doc] >= 0],
-                                   dtype=np.int64)
-        passage_rows = np.asarray([i for i, p in enumerate(self.passages) if doc_map[p.doc] >= 0],
-                                  dtype=np.int64)
-        sentence_map = np.full(len(self.sentences), -1, dtype=np.int64)
-        sentence_map[sentence_rows] = np.arange(len(sentence_rows))
-        sentences = [dataclasses.replace(self.sentences[i], doc=int(doc_map[self.sentences[i].doc]))
-                     for i in sentence_rows.tolist()]
-        passages = [dataclasses.replace(p, doc=int(doc_map[p.doc]), first=int(sentence_map[p.first]),
-                                        last=int(sentence_map[p.last]))
-                    for p in (self.passages[i] for i in passage_rows.tolist())]
-        sentence_index, sentence_info = build_vector_index(
-            np.ascontiguousarray(self.sentence_vectors[sentence_rows]), threshold=APPROXIMATE_THRESHOLD)
-        passage_index, passage_info = build_vector_index(
-            np.ascontiguousarray(self.passage_vectors[passage_rows]), threshold=APPROXIMATE_THRESHOLD)
-        tokens: np.ndarray | None = None
-        offsets: np.ndarray | None = None
-        if self.sentence_tokens is not None and self.sentence_token_offsets is not None:
-            starts = self.sentence_token_offsets[sentence_rows]
-            ends = self.sentence_token_offsets[sentence_rows + 1]
-            tokens = np.concatenate([self.sentence_tokens[a:b] for a, b in zip(starts, ends, strict=True)])
-            offsets = np.zeros(len(sentence_rows) + 1, dtype=np.int64)
-            np.cumsum(ends - starts, out=offsets[1:])
-        sentence_terms = self.sentence_terms.subset(sentence_rows)
-        passage_terms = self.passage_terms.subset(passage_rows)
-        documents = [self.documents[i] for i in keep]
-        entries = [self.entries[i] for i in keep]
-        counts = {"documents": len(documents), "sentences": len(sentences), "passages": len(passages)}
-        model = self.manifest["model"]
-        manifest = _manifest(model["name"], model["dimension"], self.manifest["chunking"], entries,
-                             {"sentences": sentence_info, "passages": passage_info}, counts,
-                             tokens is not None, str(self.manifest.get("created_at", _now())))
-        return CorpusIndex(documents, sentences, passages, sentence_index, passage_index,
-                           sentence_terms.bm25(), passage_terms.bm25(), manifest, tokens, offsets,
-                           sentence_terms, passage_terms, entries)
-
-
-_ENTRY_FIELDS = [field.name for field in dataclasses.fields(DocumentEntry)]
-
-
-def _read_entries(folder: Path, manifest: dict[str, Any]) -> list[DocumentEntry]:
-    """The manifest's document list, each entry exactly the fields of ``DocumentEntry``."""
-    rows = manifest.get("documents")
-    if not isinstance(rows, list):
-        raise IndexLoadError(f"{folder / MANIFEST}: has no document list")
-    entries = []
-    for number, row in enumerate(rows, 1):
-        if not (isinstance(row, dict) and sorted(row) == sorted(_ENTRY_FIELDS)
-                and all(isinstance(row[name], str) for name in ("source", "sha256", "added_at"))
-                and all(type(row[name]) is int for name in ("size", "passages", "sentences"))):
-            raise IndexLoadError(f"{folder / MANIFEST}: document {number} is not "
-                                 f"({', '.join(_ENTRY_FIELDS)})")
-        entries.append(DocumentEntry(**row))
-    return entries
-
-
-def _load_array(path: Path) -> np.ndarray:
-    """One ``.npy`` without pickle; anything unreadable is an ``IndexLoadError`` naming it."""
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError, MemoryError) as exc:
-        raise IndexLoadError(f"{path}: not a readable .npy array ({exc})") from exc
-    if not isinstance(array, np.ndarray):
-        raise IndexLoadError(f"{path}: not a single .npy array")
-    return array
-
-
-def _load_tokens(folder: Path, manifest: dict[str, Any],
-                 n_sentences: int) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """The sentence token vectors and offsets, validated, or (None, None) when not stored.
-
-    Why optional: an index written before late interaction (or for a big corpus) has no
-    token files and still loads; ranking then uses the model without the MaxSim feature.
-    """
-    if manifest.get("late_interaction") is not True:
-        return None, None
-    for name in (TOKENS_FILE, TOKEN_OFFSETS_FILE):
-        if name not in manifest["files"]:
-            raise IndexLoadError(f"{folder / name}: late interaction is on but the manifest "
-                                 "does not list this file")
-    tokens = _load_array(folder / TOKENS_FILE)
-    offsets = _load_array(folder / TOKEN_OFFSETS_FILE)
-    dimension = manifest["model"]["dimension"]
-    if tokens.dtype != np.float16 or tokens.ndim != 2 or tokens.shape[1] != dimension:
-        raise IndexLoadError(f"{folder / TOKENS_FILE}: expected float16 (tokens, {dimension}), "
-                             f"found {tokens.dtype} {tokens.shape}")
-    if offsets.dtype != np.int64 or offsets.shape != (n_sentences + 1,):
-        raise IndexLoadError(f"{folder / TOKEN_OFFSETS_FILE}: expected int64 ({n_sentences + 1},), "
-                             f"found {offsets.dtype} {offsets.shape}")
-    steps = np.diff(offsets)
-    if offsets[0] != 0 or offsets[-1] != len(tokens) or (steps < 1).any():
-        raise IndexLoadError(f"{folder / TOKEN_OFFSETS_FILE}: offsets do not cover the "
-                             f"{len(tokens)} token rows with at least one per sentence")
-    if not np.isfinite(tokens).all():
-        raise IndexLoadError(f"{folder / TOKENS_FILE}: holds non-finite values")
-    return tokens, offsets
-
-
-def _load_bm25(folder: Path, size: int) -> LexicalIndex:
-    """Load one BM25 table; any failure (bm25s raises many types) names its folder.
-
-    Arrays load with ``allow_pickle=False``: an object array planted here is refused.
-    """
-    try:
-        lexical = LexicalIndex.load(folder, size)
-        # Score one known word: arrays of the wrong type or length fail here, not mid-question.
-        probe = lexical.scores(list(lexical._model.vocab_dict)[:1])
-        if probe.shape != (size,) or not np.isfinite(probe).all():
-            raise ValueError(f"scores of shape {probe.shape} for {size} items")
-        return lexical
-    except Exception as exc:  # TypeError, KeyError, ValueError, OSError, MemoryError...
-        raise IndexLoadError(f"{folder}: BM25 table cannot be read ({type(exc).__name__}: "
-                             f"{' '.join(str(exc).split())[:200]})") from exc
-
-
-def _check_spans(folder: Path, documents: list[Document], sentences: list[SentenceRecord],
-                 passages: list[PassageRecord]) -> None:
-    """Every span must point inside its document; a table that doesn't is corrupt."""
-    tables: tuple[tuple[str, Sequence[SentenceRecord | PassageRecord]], ...] = (
-        ("sentences.jsonl", sentences), ("passages.jsonl", passages))
-    for name, rows in tables:
-        for number, row in enumerate(rows, 1):
-            if not (0 <= row.doc < len(documents)
-                    and 0 <= row.start <= row.end <= len(documents[row.doc].text)):
-                raise IndexLoadError(f"{folder / name}: row {number} points outside its document")
-    for number, passage in enumerate(passages, 1):
-        if not 0 <= passage.first <= passage.last < len(sentences):
-            raise IndexLoadError(f"{folder / 'passages.jsonl'}: row {number} names unknown sentences")
-
-
-def checked_manifest(folder: Path, expected_model: str | None = None) -> dict[str, Any]:
-    """The manifest of the index at ``folder`` after finishing any interrupted save, refusing a
-    missing, foreign or other-model index. Cheap (only the manifest is read), so callers run
-    it before slow work; ``CorpusIndex.load`` and ``check_index`` share it.
-
-    Raises:
-        IndexLoadError: No index there, not ours, or built with another model.
-    """
-    _recover(folder)
-    manifest = read_manifest(folder)
-    if expected_model is not None and manifest["model"]["name"] != expected_model:
-        raise IndexLoadError(
-            f"{folder / MANIFEST}: index was built with model '{manifest['model']['name']}', "
-            f"this program uses '{expected_model}'; rebuild it with 'speech-qa index --replace'")
-    return manifest
-
-
-def read_manifest(folder: Path) -> dict[str, Any]:
-    """Read and check the manifest's shape and format version.
-
-    Raises:
-        IndexLoadError: No manifest, not JSON, not ours, or another format version.
-    """
-    path = folder / MANIFEST
-    if not folder.is_dir():
-        raise IndexLoadError(f"{folder}: no index directory here")
-    if not path.is_file():
-        raise IndexLoadError(f"{path}: missing; {folder} is not a speech-qa index")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise IndexLoadError(f"{path}: not valid JSON") from exc
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
-        raise IndexLoadError(f"{path}: not a speech-qa index manifest")
-    version = manifest.get("format_version")
-    if type(version) is not int or version not in READABLE_VERSIONS:
-        raise IndexLoadError(
-            f"{path}: index format version {manifest.get('format_version')!r}, this program reads "
-            f"versions {', '.join(map(str, READABLE_VERSIONS))}; rebuild it with "
-            "'speech-qa index --replace'"
-        )
-    model = manifest.get("model")
-    counts = manifest.get("counts")
-    files = manifest.get("files")
-    if not (isinstance(model, dict) and isinstance(model.get("name"), str)
-            and isinstance(model.get("dimension"), int) and isinstance(counts, dict)
-            and isinstance(files, dict)
-            and all(isinstance(k, str) and isinstance(v, str) for k, v in files.items())):
-        raise IndexLoadError(f"{path}: manifest is missing model, counts or file list")
-    for name in files:
-        if name.startswith(("/", "\\")) or ".." in Path(name).parts:
-            raise IndexLoadError(f"{path}: manifest names a file outside the index: {name}")
-    if version >= 2:
-        _check_segments(path, manifest)
-    return manifest
-
-
-def _check_segments(path: Path, manifest: dict[str, Any]) -> None:
-    """The segment list: the top level first, then ``segments/<name>`` folders, with counts."""
-    segments = manifest.get("segments")
-    if not isinstance(segments, list) or not segments:
-        raise IndexLoadError(f"{path}: manifest has no segment list")
-    seen = set()
-    for number, segment in enumerate(segments):
-        if not isinstance(segment, dict):
-            raise IndexLoadError(f"{path}: segment {number + 1} is not an object")
-        where, counts = segment.get("path"), segment.get("counts")
-        if not (isinstance(where, str) and (where == "" if number == 0 else SEGMENT_PATTERN.fullmatch(where))
-                and where not in seen):
-            raise IndexLoadError(f"{path}: segment {number + 1} has a bad path {where!r}")
-        seen.add(where)
-        if not (isinstance(counts, dict) and all(type(counts.get(k)) is int and counts[k] >= 0
-                                                 for k in ("documents", "sentences", "passages"))):
-            raise IndexLoadError(f"{path}: segment {number + 1} has bad counts")
-        if not isinstance(segment.get("late_interaction"), bool):
-            raise IndexLoadError(f"{path}: segment {number + 1} has no late_interaction flag")
-    if not isinstance(manifest.get("vector_indexes"), dict) or not all(
-            isinstance(manifest["vector_indexes"].get(k), dict) for k in ("sentences", "passages")):
-        raise IndexLoadError(f"{path}: manifest is missing its vector index descriptions")
-    if not isinstance(manifest.get("chunking"), dict):
-        raise IndexLoadError(f"{path}: manifest is missing its chunking parameters")
-
-
-@contextlib.contextmanager
-def _parent_lock(parent: Path) -> Iterator[int | None]:
-    """Serialise saves into one folder: two ``speech-qa index`` runs at once must not
-    delete each other's temporary directory.  The lock is ``flock`` on the folder itself,
-    so nothing is left behind; where ``flock`` does not exist the save runs unlocked."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX
-        yield None
-        return
-    fd = os.open(parent, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield fd
-    finally:
-        os.close(fd)  # closing releases the lock
-
-
-def _refuse_foreign(target: Path) -> None:
-    if target.is_file():
-        raise IndexBuildError(f"{target}: is a file, not an index directory")
-    if target.is_dir() and any(target.iterdir()) and not (target / MANIFEST).is_file():
-        raise IndexBuildError(
-            f"{target}: directory is not empty and is not a speech-qa index; refusing to replace it"
-        )
-
-
-def _cleanup_stale(target: Path) -> None:
-    """Remove temporary directories left by a crashed save (never a complete index)."""
-    _recover(target)
-    for stale in target.parent.glob(f".{target.name}.tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-
-
-def _recover(target: Path) -> None:
-    """A crash between the two renames of ``save`` leaves only the backup: restore it."""
-    backup = target.with_name(target.name + _BACKUP_SUFFIX)
-    if not target.exists() and backup.is_dir():
-        logger.warning("restoring %s from %s after an interrupted save", target, backup)
-        os.rename(backup, target)
-
-
-def _fsync_tree(folder: Path) -> None:
-    for path in folder.rglob("*"):
-        if path.is_file():
-            with path.open("rb") as handle:
-                os.fsync(handle.fileno())
+        return drop_documents(self, sources)
 
 
 def build_and_save(documents: Sequence[Document], encoder: Encoder, target: Path,

@@ -263,12 +263,12 @@ def test_approximate_first_table_takes_added_rows_without_retraining(
 def test_flat_table_outgrowing_its_kind_is_rewritten(tmp_path: Path, files: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     import index.collection
-    import index.store
+    import index.segments
 
     target = tmp_path / "idx"
     QA.from_paths([speech_file(tmp_path)], index_dir=target, encoder=FakeEncoder())
     monkeypatch.setattr(index.collection, "APPROXIMATE_THRESHOLD", 40)
-    monkeypatch.setattr(index.store, "APPROXIMATE_THRESHOLD", 40)
+    monkeypatch.setattr(index.segments, "APPROXIMATE_THRESHOLD", 40)
     QA.load(target, encoder=FakeEncoder(), lazy=True).add([files / "harbour.txt"])
     manifest = json.loads((target / MANIFEST).read_text(encoding="utf-8"))
     assert len(manifest["segments"]) == 1  # rewritten as one

@@ -209,9 +209,9 @@ def test_no_token_vectors_without_the_capability_or_for_big_corpora(
         fake_encoder, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     plain = _build(fake_encoder)
     assert plain.manifest["late_interaction"] is False and plain.sentence_tokens is None
-    import index.store
+    import index.build
 
-    monkeypatch.setattr(index.store, "LATE_INTERACTION_MAX_SENTENCES", 5)
+    monkeypatch.setattr(index.build, "LATE_INTERACTION_MAX_SENTENCES", 5)
     big = _build(_TokenFake(fake_encoder))
     assert big.manifest["late_interaction"] is False and big.sentence_tokens is None
 
