@@ -54,12 +54,18 @@ LIGHTHOUSE = (
 QUESTION = "What colour was the Zorbland lighthouse painted?"
 
 
-def rss_mb() -> float:
-    """Resident memory of this process, in MB (from /proc)."""
+def rss_mb(field: str = "VmRSS") -> float:
+    """Resident memory of this process, in MB (from /proc): all of it (``VmRSS``), or its
+    heaps (``RssAnon``) or its file pages (``RssFile``: shared libraries' code paged in)."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def rss_parts() -> dict[str, float]:
+    """Heaps and file pages, MB: a step in the second is code paged in, not memory kept."""
+    return {"anon": round(rss_mb("RssAnon"), 1), "file": round(rss_mb("RssFile"), 1)}
 
 
 def in_low_thread(work: Callable[[], T], niceness: int) -> T:
@@ -160,6 +166,7 @@ def big(args: argparse.Namespace) -> dict[str, object]:
     upload(sessions, "warm.txt", LIGHTHOUSE)  # every lazy table and code path touched once
     release_memory()
     start_rss = rss_mb()
+    start_parts = rss_parts()
     text = five_mb(0, int(args.megabytes * 1_000_000))
     split = split_document(Document("big.txt", "big.txt", text), chunking_of(base.index))
     sentence_texts = list(dict.fromkeys(text[s.start:s.end] for s in split.sentences))
@@ -174,6 +181,7 @@ def big(args: argparse.Namespace) -> dict[str, object]:
     print(f"session with the model: indexed {indexed:.1f}s", file=sys.stderr)
     release_memory()
     after_model_session = rss_mb()
+    after_model_parts = rss_parts()
     memo = dict(zip(sentence_texts + passage_texts, np.concatenate(vectors), strict=True))
     del vectors
     remembered = QA(lambda: base.index, Remembered(base.encoder, memo), base.weights)
@@ -198,6 +206,8 @@ def big(args: argparse.Namespace) -> dict[str, object]:
         "rss_after_model_session_closed_mb": round(after_model_session, 1),
         "rss_before_memory_rounds_mb": round(before_rounds, 1),
         "rss_after_each_round_closed_mb": memory,
+        "rss_parts_start_mb": start_parts, "rss_parts_after_model_session_mb": after_model_parts,
+        "rss_parts_end_mb": rss_parts(),
         "rss_growth_vs_start": round(memory[-1] / start_rss - 1, 3),
         "rss_growth_over_rounds": round(memory[-1] / before_rounds - 1, 3),
     }
