@@ -68,6 +68,19 @@ def status() -> dict[str, int]:
     return out
 
 
+def mapped_files() -> dict[str, int]:
+    """Resident kB per mapped file (from /proc/self/smaps): which library's pages grew."""
+    out: dict[str, int] = collections.Counter()
+    name = ""
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        first = line.split(maxsplit=5)
+        if len(first) >= 5 and "-" in first[0] and ":" in first[3]:
+            name = first[5] if len(first) == 6 else "[anon]"
+        elif line.startswith("Rss:"):
+            out[name] += int(line.split()[1])
+    return dict(out)
+
+
 def census() -> collections.Counter[str]:
     """Live objects tracked by the garbage collector, by type name."""
     return collections.Counter(type(o).__qualname__ for o in gc.get_objects())
@@ -78,7 +91,7 @@ class Sampler:
 
     def __init__(self, out: Path, every: float, trace: bool) -> None:
         self.out, self.every, self.trace = out, every, trace
-        self.marks: list[tuple[float, Any, collections.Counter[str]]] = []
+        self.marks: list[tuple[float, Any, collections.Counter[str], dict[str, int]]] = []
         self.wanted = threading.Event()
         self.started = time.monotonic()
 
@@ -99,11 +112,14 @@ class Sampler:
     def mark(self, row: dict[str, Any], sink: Any) -> None:
         snapshot = tracemalloc.take_snapshot() if self.trace else None
         counts = census()
+        files = mapped_files()
         row["mark"] = len(self.marks)
         if self.marks:
-            _, first_snapshot, first_counts = self.marks[0]
+            _, first_snapshot, first_counts, first_files = self.marks[0]
             grown = {k: counts[k] - first_counts.get(k, 0) for k in counts}
             row["census_growth"] = dict(sorted(grown.items(), key=lambda kv: -kv[1])[:25])
+            paged = {k: v - first_files.get(k, 0) for k, v in files.items()}
+            row["mapped_growth_kb"] = dict(sorted(paged.items(), key=lambda kv: -kv[1])[:12])
             if snapshot is not None:
                 filters = [tracemalloc.Filter(False, tracemalloc.__file__)]
                 stats = snapshot.filter_traces(filters).compare_to(first_snapshot.filter_traces(filters),
@@ -116,7 +132,7 @@ class Sampler:
                 row["traced_growth_tracebacks"] = [
                     {"size_diff": s.size_diff, "count_diff": s.count_diff,
                      "stack": [str(f) for f in s.traceback][-12:]} for s in by_trace[:8]]
-        self.marks.append((row["t"], snapshot, counts))
+        self.marks.append((row["t"], snapshot, counts, files))
 
 
 def apply_variant(variant: str) -> None:
@@ -124,6 +140,8 @@ def apply_variant(variant: str) -> None:
 
     ``base``: nothing. ``trim:N``: ``malloc_trim(0)`` every N seconds from a thread.
     ``mkl-no-fast-mm``: MKL's buffer cache off. ``mmap:N``: ``M_MMAP_THRESHOLD`` fixed at N.
+    ``cache:N``: the batcher keeps N answers. ``pad:N``: questions padded to a multiple of N tokens.
+    ``unpatched``: the encoder without ``PAD_TO_MULTIPLE`` and ``_page_in`` (before the fix).
     """
     name, _, value = variant.partition(":")
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
@@ -137,6 +155,23 @@ def apply_variant(variant: str) -> None:
         os.environ["MKL_DISABLE_FAST_MM"] = "1"
     elif name == "mmap":
         libc.mallopt(-3, int(value))  # M_MMAP_THRESHOLD
+    elif name == "cache":
+        import functools
+
+        import qa.batching
+
+        init = qa.batching.BatchingQA.__init__
+        qa.batching.BatchingQA.__init__ = functools.partialmethod(init, cache_size=int(value))  # type: ignore[method-assign,assignment]
+    elif name == "pad":
+        from index.encoder import default_encoder
+
+        model = default_encoder()._get_model()
+        model[0].processing_kwargs = {"text": {"pad_to_multiple_of": int(value)}}
+    elif name == "unpatched":  # the encoder as before the fix: no length steps, weights paged lazily
+        import index.encoder
+
+        index.encoder._pad_batches = lambda model, multiple: None
+        index.encoder._page_in = lambda model: None
     elif name != "base":
         raise SystemExit(f"unknown variant {variant}")
 
@@ -228,8 +263,8 @@ def probe(load: Any, args: argparse.Namespace, variant: str) -> dict[str, Any]:
             "load_rss_minute1_mb": result["rss_minute1_mb"], "load_rss_end_mb": result["rss_end_mb"],
             "from_minute_1 (start, end, diff MB)": summarise(rows, load_start + 60.0),
             "from_warm_up (start, end, diff MB)": summarise(rows, load_start + args.warm_up),
-            "last_mark": {k: v for k, v in marks[-1].items() if k.startswith(("census", "traced_growth"))}
-            if marks else {}}
+            "last_mark": {k: v for k, v in marks[-1].items()
+                          if k.startswith(("census", "traced_growth", "mapped"))} if marks else {}}
 
 
 if __name__ == "__main__":
