@@ -87,7 +87,7 @@ glibc's ``malloc`` for the model's working memory in slightly different sizes; f
 blocks then rarely fit the next request and the heap kept growing (+14 to +28 MB of
 "free" heap over 3 minutes at 20 clients). With lengths in steps of 8 the same few sizes
 recur, freed blocks are reused, and the heap stayed flat; steps of 16 flattened it too
-but cost 10-12% of questions/s, steps of 8 about 5% (``bench/RESULTS.md``, Load)."""
+but cost 10-12% of questions/s, steps of 8 5-9% (``bench/RESULTS.md``, Load)."""
 
 
 def bundled_model_path() -> str:
