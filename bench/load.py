@@ -51,6 +51,7 @@ MEMORY_GROWTH_LIMIT = 0.03
 JSON_TARGET = 1.5
 GRADIO_TARGET = 0.8
 KEYS = {"question", "answer", "confidence", "passages"}
+"""Keys every answer has (``Answer.to_dict()`` may add more: ``phrase``, ``notice``...)."""
 
 
 def free_port() -> int:
@@ -155,7 +156,7 @@ def drive(make_client: Callable[[int], tuple[Callable[[str], dict[str, Any]], Ca
             started = time.monotonic()
             try:
                 result = ask(question)
-                if not (isinstance(result, dict) and set(result) == KEYS and result.get("passages")):
+                if not (isinstance(result, dict) and set(result) >= KEYS and result.get("passages")):
                     raise ValueError(f"malformed result: {str(result)[:200]}")
             except Exception as exc:
                 with tally.lock:
@@ -176,9 +177,15 @@ def drive(make_client: Callable[[int], tuple[Callable[[str], dict[str, Any]], Ca
     for thread in threads:
         thread.join(timeout=5)
     lat = tally.latencies
-    after = [rss for t, rss in memory if t >= min(60.0, warm_up)]
+    # "Minute 1" is 60 s into the load (the issue's window); a short smoke run, which never
+    # gets there, starts at the end of its warm-up instead. Until 2026-11-30 this took the
+    # warm-up's end (15 s) for every run, inside the first minute's ramp; that figure is kept
+    # beside it (``rss_growth_from_warm_up``) so old and new rows compare.
+    minute_one = 60.0 if warm_up + duration >= 120.0 else warm_up
+    after = [rss for t, rss in memory if t >= minute_one]
     first = after[0] if after else 0
     end = statistics.median(after[-5:]) if after else 0
+    warmed = next((rss for t, rss in memory if t >= warm_up), 0)
     return {
         "clients": clients, "warm_up_s": warm_up, "duration_s": duration,
         "questions": len(lat), "errors": len(tally.errors), "error_samples": tally.errors[:3],
@@ -188,6 +195,8 @@ def drive(make_client: Callable[[int], tuple[Callable[[str], dict[str, Any]], Ca
         "rss_minute1_mb": round(first / 2**20, 1), "rss_end_mb": round(end / 2**20, 1),
         "rss_peak_mb": round(max((r for _, r in memory), default=0) / 2**20, 1),
         "rss_growth": round((end - first) / first, 4) if first else None,
+        "rss_warm_up_mb": round(warmed / 2**20, 1),
+        "rss_growth_from_warm_up": round((end - warmed) / warmed, 4) if warmed else None,
         "load_average": [round(load_start, 2), round(os.getloadavg()[0], 2)],
     }
 
@@ -349,8 +358,8 @@ def markdown(result: dict[str, Any], command: str) -> str:
     def verdict(ok: bool) -> str:
         return "meets" if ok else "MISSES"
 
-    def growth(row: dict[str, Any]) -> str:
-        return f"{100 * row['rss_growth']:+.1f}%" if row["rss_growth"] is not None else "n/a"
+    def growth(row: dict[str, Any], key: str = "rss_growth") -> str:
+        return f"{100 * row[key]:+.1f}%" if row.get(key) is not None else "n/a"
 
     lines = [
         START, "# Load (issue 11)", "",
@@ -384,7 +393,9 @@ def markdown(result: dict[str, Any], command: str) -> str:
         f"{verdict(gradio_ratio >= GRADIO_TARGET)}).",
         f"- Memory, minute 1 to the end of {js['duration_s']:.0f} s under load: JSON {growth(js)}, "
         f"Gradio {growth(gr_)} (target ≤ {100 * MEMORY_GROWTH_LIMIT:.0f}%: "
-        f"{verdict(flat)}).",
+        f"{verdict(flat)}). Counted from the end of the {js['warm_up_s']:.0f} s warm-up instead "
+        f"(the window of runs before 2026-11-30 late): JSON {growth(js, 'rss_growth_from_warm_up')}, "
+        f"Gradio {growth(gr_, 'rss_growth_from_warm_up')}.",
         f"- Server logs: {js['tracebacks_in_log']} + {gr_['tracebacks_in_log']} tracebacks; "
         f"{js['access_lines']} + {gr_['access_lines']} access lines.",
     ]

@@ -56,10 +56,11 @@ LIGHTHOUSE = (
 QUESTION = "What colour was the Zorbland lighthouse painted?"
 
 
-def rss_mb() -> float:
-    """Resident memory of this process, in MB (from /proc)."""
+def rss_mb(field: str = "VmRSS") -> float:
+    """Resident memory of this process, in MB (from /proc): all of it (``VmRSS``), or its
+    heaps (``RssAnon``) or its file pages (``RssFile``: shared libraries' code paged in)."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -73,6 +74,11 @@ def cpu_seconds() -> float:
     """
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def rss_parts() -> dict[str, float]:
+    """Heaps and file pages, MB: a step in the second is code paged in, not memory kept."""
+    return {"anon": round(rss_mb("RssAnon"), 1), "file": round(rss_mb("RssFile"), 1)}
 
 
 def in_low_thread(work: Callable[[], T], niceness: int) -> T:
@@ -195,6 +201,7 @@ def big(args: argparse.Namespace) -> dict[str, object]:
     memory_sessions.prepare()
     release_memory()
     start_rss = rss_mb()
+    start_parts = rss_parts()
     session_cpu_started = cpu_seconds()
     indexed, answered, answer = upload(sessions, "big.txt", text)
     session_cpu = cpu_seconds() - session_cpu_started
@@ -203,6 +210,7 @@ def big(args: argparse.Namespace) -> dict[str, object]:
           f"answer), load {session_load:.1f}", file=sys.stderr)
     release_memory()
     after_model_session = rss_mb()
+    after_model_parts = rss_parts()
     before_rounds = after_model_session
     memory = []
     for number in range(args.sessions):
@@ -225,6 +233,8 @@ def big(args: argparse.Namespace) -> dict[str, object]:
         "rss_after_model_session_closed_mb": round(after_model_session, 1),
         "rss_before_memory_rounds_mb": round(before_rounds, 1),
         "rss_after_each_round_closed_mb": memory,
+        "rss_parts_start_mb": start_parts, "rss_parts_after_model_session_mb": after_model_parts,
+        "rss_parts_end_mb": rss_parts(),
         "rss_growth_vs_start": round(memory[-1] / start_rss - 1, 3),
         "rss_growth_vs_warm_short_texts_only": round(memory[-1] / warm_rss - 1, 3),
         "rss_growth_over_rounds": round(memory[-1] / before_rounds - 1, 3),

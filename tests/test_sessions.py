@@ -189,6 +189,29 @@ def test_page_state_delete_callback_frees_the_session(base: QA, tmp_path: Path) 
     assert engine_ref() is None and index_ref() is None and sessions.get("browser-session") is None
 
 
+def test_the_page_config_copy_never_clones_the_engine(base: QA) -> None:
+    """Gradio's ``/config`` deep-copies the page's config on every page load and client;
+    the state's delete callback is in it, and must not drag the engine into the copy."""
+    from gradio.utils import safe_deepcopy
+
+    from ui.app import build_app
+
+    sessions = UploadSessions(base)
+    app = build_app(base, sessions=sessions)
+    callbacks = [props["delete_callback"] for props in
+                 (component.get("props", {}) for component in app.config["components"])
+                 if props.get("delete_callback") is not None]
+    assert callbacks, "the page's state has no delete callback any more"
+
+    copied = safe_deepcopy(app.config)  # what every GET /config does
+
+    copies = [props["delete_callback"] for props in
+              (component.get("props", {}) for component in copied["components"])
+              if props.get("delete_callback") is not None]
+    assert [id(c) for c in copies] == [id(c) for c in callbacks]
+    assert all(c.sessions is sessions for c in copies)  # the shared engine, not a clone
+
+
 def test_stale_upload_folders_of_dead_servers_are_removed(tmp_path: Path) -> None:
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)

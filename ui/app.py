@@ -85,6 +85,31 @@ def whole_top_k(top_k: object) -> object:
     return top_k
 
 
+class SessionCloser:
+    """The page state's delete callback: ``sessions.close(key)``, never copied.
+
+    Why not the bound method ``sessions.close``: Gradio puts a ``State``'s delete callback
+    into the page's config, and its ``/config`` route deep-copies that config for every
+    page load and every ``gradio_client``. A bound method is deep-copied with its object,
+    so each visitor cloned the ``UploadSessions`` and, through it, the shared engine and its
+    index: about 430 MB of resident memory per ``/config``, never returned (20
+    ``gradio_client`` users took a server past 9 GB in under a minute; ``bench/RESULTS.md``,
+    Load). Copies of this object are the object itself.
+    """
+
+    def __init__(self, sessions: UploadSessions) -> None:
+        self.sessions = sessions
+
+    def __call__(self, key: str | None) -> None:
+        self.sessions.close(key)
+
+    def __copy__(self) -> SessionCloser:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SessionCloser:
+        return self
+
+
 @dataclass(frozen=True)
 class PageText:
     """What the page calls its collection: title, subtitle, examples, button and labels.
@@ -216,7 +241,7 @@ def build_app(engine: QA, *, sessions: UploadSessions | None = None,
     with gr.Blocks(title=text.title, analytics_enabled=False, delete_cache=sweep) as app:
         # Holds this visitor's session key: Gradio calls the delete callback when it drops
         # the session's state (about an hour after the tab closed), a fallback to ``unload``.
-        session_key = gr.State(None, delete_callback=sessions.close)
+        session_key = gr.State(None, delete_callback=SessionCloser(sessions))
         upload_result = gr.JSON(visible=False, elem_id="upload-result")
         gr.Markdown(f"# {text.title}", elem_id="title")
         gr.Markdown(text.subtitle, elem_id="subtitle")
@@ -337,4 +362,4 @@ def launch(engine: QA | None = None, host: str = "127.0.0.1", port: int = 7860, 
                  concurrency=concurrency or DEFAULT_PAGE_CONCURRENCY, max_file_size=max_file_size,
                  quiet=quiet)
 
-__all__ = ["MAX_PASSAGES", "PageText", "build_app", "launch", "page_text"]
+__all__ = ["MAX_PASSAGES", "PageText", "SessionCloser", "build_app", "launch", "page_text"]
