@@ -80,10 +80,23 @@ _TYPES: tuple[tuple[re.Pattern[str], PhraseType], ...] = (
 )
 
 
+#: A question's opening words decide its type before any later clause does.
+_LEADING: tuple[tuple[re.Pattern[str], PhraseType], ...] = (
+    (re.compile(r"\s*(?:(?:to|by|from|with|for) )?(?:who|whom|whose)\b(?! (?:is|was) the name)", re.I),
+     PhraseType.PERSON),
+    (re.compile(r"\s*(?:(?:to|from) )?where\b", re.I), PhraseType.PLACE),
+    (re.compile(r"\s*(?:(?:by|for|in|over|after) )?how many\b", re.I), PhraseType.COUNT),
+    (re.compile(r"\s*(?:(?:by|for|in) )?how much\b(?! (?:longer|time)\b)", re.I), PhraseType.AMOUNT),
+)
+
+
 def phrase_type(question: str) -> PhraseType | None:
     """The phrase type ``question`` asks for, or None (why/how/yes-no questions: no phrase)."""
     if re.match(r"\s*(why|how (do|does|did|can|could|is|are|was|were|should)\b)", question, re.I):
         return None
+    for pattern, kind in _LEADING:
+        if pattern.match(question):
+            return kind  # the opening wh-word wins over one in a clause ("Who led ... when ...?")
     for pattern, kind in _TYPES:
         if pattern.search(question):
             return kind
@@ -135,6 +148,10 @@ _NAME = re.compile(r"\b(?:(?:Mr|Mrs|Ms|Dr|Prof|St|Mt)\.\s)?[A-Z][\w'’\-.]*"
                    r"(?:(?:\s(?:of|the|de|du|von|van|for|on|la|le|del|da)){0,2}\s"
                    r"(?:(?:Mr|Mrs|Ms|Dr)\.\s)?[A-Z0-9][\w'’\-.]*)*"
                    )
+
+
+_DEMONYM = r"[A-Z][a-z]+(?:ish|ian|ean|an|ese|ic|i)"
+_GROUP = re.compile(rf"\b{_DEMONYM}(?:,? (?:and|or) {_DEMONYM})? [a-z]{{3,}}(?:s|men|people)\b")
 
 
 _ORG_HEAD = re.compile(r"\b(Administration|Agency|Association|Organi[sz]ation|Programme|Program|Group|"
@@ -231,17 +248,26 @@ def _typed(sentence: str, kind: PhraseType) -> list[_Candidate]:
         for m in _NAME.finditer(sentence):
             start, end = m.span()
             words = m.group().split()
-            while words and words[0] in _CAPITAL_STOP:
+            while words and (words[0] in _CAPITAL_STOP or not words[0][0].isalpha()):
                 start += len(words[0]) + 1
-                words = words[1:]
+                words = words[1:]  # "In 1064" is not a name
             if words and kind is PhraseType.ORGANISATION:
                 title = _LEADING_TITLE.match(sentence[start:end])
                 start += title.end() if title else 0
-            # one capitalised word opening the sentence ("Soon", "Many") is as likely a plain
-            # word as a name: it competes as a chunk, without the name bonus
-            opening = len(words) == 1 and not sentence[:start].strip() and not words[0].isupper()
+            if words and kind is PhraseType.PERSON:
+                # "Duke William II of Normandy": the regnal number ends the person's name
+                regnal = re.search(r"\s[IVX]+\b(?= of )", sentence[start:end])
+                end = start + regnal.end() if regnal else end
+            # one capitalised word opening the sentence ("Soon", "Many"), or a sentence inside
+            # the text ("... or no. Notable examples"), is as likely a plain word as a name:
+            # it competes as a chunk, without the name bonus
+            opening = len(words) == 1 and not words[0].isupper() and (
+                not sentence[:start].strip() or re.search(r"[.!?]\s+$", sentence[:start]) is not None)
             if words and end > start:
                 found.append(_Candidate(start, end, "chunk" if opening else "name"))
+        # a people or group named by its origin: "Turkish forces", "Chinese and Japanese experts"
+        found += [_Candidate(m.start(), m.end(), "name") for m in _GROUP.finditer(sentence)
+                  if m.group().rsplit(" ", 1)[-1] not in _STOP]
     if kind in (PhraseType.NAME, PhraseType.THING, PhraseType.ORGANISATION):
         found += [_Candidate(m.start(1), m.end(1), "quoted") for m in _QUOTED.finditer(sentence)]
     return [c for c in found if c.end > c.start]
@@ -288,7 +314,7 @@ def find_phrase(question: str, sentence: str) -> Span | None:
             distance = 0.0  # holds some of the question's words: next to them by definition
         elif outside:
             # content words between the candidate and each shared word ("measured in bits": 0)
-            gaps = sorted(int(content[min(w, first) + 1:max(w, last)].sum()) if w < first
+            gaps = sorted(int(content[w + 1:first].sum()) if w < first
                           else int(content[last + 1:w].sum()) for w in outside)
             distance = gaps[0] + 0.25 * (gaps[1] if len(gaps) > 1 else gaps[0])
         else:
@@ -302,6 +328,7 @@ def find_phrase(question: str, sentence: str) -> Span | None:
             score += 3.0
         if kind is PhraseType.PERSON and _PERSON_MARK.search(sentence[candidate.start:candidate.end]):
             score += 1.0
+        score += _context_bonus(kind, question, sentence, candidate, asked, shared_words, first, last)
         if best is None or score > best[0]:
             best = (score, candidate)
     if best is None:
@@ -314,6 +341,57 @@ def find_phrase(question: str, sentence: str) -> Span | None:
     named = kind in (PhraseType.PERSON, PhraseType.PLACE, PhraseType.ORGANISATION)
     start, end = _strip_asked(sentence, candidate.start, candidate.end, asked, named)
     return Span(start, end) if end > start else None
+
+
+_PLACE_BEFORE = re.compile(r"\b(?:in|at|to|into|near|from|across|throughout|toward|towards)\s+(?:the\s+)?"
+                           r"(?:(?:north|south|east|west)(?:ern)?\s+|(?:far|upper|lower|central)\s+)*$", re.I)
+_AGENT_BEFORE = re.compile(r"\bby\s+(?:the\s+)?(?:[a-z]+\s+){0,2}$")
+_SUBJECT_QUESTION = re.compile(r"\s*who\s+(?!(?:did|does|do|is|was|were|are|will|would|can|could|has|had|have|"
+                               r"should|might|may)\b)[a-z]+", re.I)
+_OBJECT_QUESTION = re.compile(r"\s*(?:who|whom)\s+(?:did|does|do|will|would|can|could|should)\b", re.I)
+
+
+def _context_bonus(kind: PhraseType, question: str, sentence: str, candidate: _Candidate,
+                   asked: set[str], shared_words: list[int], first: int, last: int) -> float:
+    """What the words around a candidate say about its role (no tagger: a few sure signs).
+
+    * Apposition: a name right after a word of the question ("their **leader** Rollo",
+      "the Byzantine **general** Alexius Komnenos") is the one the question means.
+    * Places follow a preposition of place ("fled **to** southern Italy").
+    * *Who did X ...?* asks for the object, after the question's words; *Who VERBed ...?*
+      for the subject, before them, or for the agent of a passive (*by* Sweyn Forkbeard).
+    """
+    if candidate.kind == "chunk" and kind in (PhraseType.PERSON, PhraseType.PLACE):
+        return 0.0
+    bonus = 0.0
+    before = sentence[:candidate.start]
+    previous = _words(before[-40:])
+    text = sentence[candidate.start:candidate.end]
+    if kind in (PhraseType.PERSON, PhraseType.NAME) and candidate.kind == "name":
+        if (previous and previous[-1][2].islower() and _stem(previous[-1][2]) in asked
+                and re.search(r"\w\s*,?\s*$", before)):
+            bonus += 1.5  # "their leader Rollo"
+        after = _words(sentence[candidate.end:candidate.end + 40])
+        if after and _stem(after[0][2]) in asked and re.match(r"\s*,\s*\w", sentence[candidate.end:]):
+            bonus += 1.5  # "Mr. Mizuno, President of ..."
+    if kind is PhraseType.PERSON:
+        words = _words(text)
+        if len(words) > 2 and _stem(words[0][2]) in asked and words[1][2] == "of":
+            bonus -= 3.0  # "President of the Association": the office, not its holder
+        if len(words) == 1 and re.fullmatch(_DEMONYM, text):
+            bonus -= 1.0  # "Chinese" alone describes, it does not name
+    if kind is PhraseType.PLACE and _PLACE_BEFORE.search(before):
+        bonus += 1.0
+    if kind is PhraseType.PERSON and shared_words:
+        outside = [w for w in shared_words if not first <= w <= last]
+        if _SUBJECT_QUESTION.match(question):
+            if _AGENT_BEFORE.search(before):
+                bonus += 1.0
+            elif outside and last < min(outside):
+                bonus += 0.5
+        elif _OBJECT_QUESTION.match(question) and outside and first > min(outside):
+            bonus += 0.5
+    return bonus
 
 
 #: A chunk right after a naming verb ("is called", "known as", "referred to as") is what
