@@ -119,10 +119,80 @@ _NUMBER_WORD = (r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twe
 _SCALE = r"(?:hundred|thousand|million|billion|trillion|bn|m|k)"
 _CURRENCY = r"(?:RMB|USD|US\$|\$|£|€|¥|yen|EUR|GBP|JPY|CNY)"
 _NUM = rf"(?:[0-9][0-9,]*(?:\.[0-9]+)?|{_NUMBER_WORD})"
+#: Units of measure an amount carries ("300 megawatts", "12 km²", "40%"): with one, a number is
+#: a quantity; without one ("forty thousand panels") it is a count.
+_UNIT = (r"(?:dollars|yuan|renminbi|pounds|euros|yen|rupees|francs|marks|won|pesos|cents|"
+         r"percent|per ?cent|percentage points|%|"
+         r"(?:square|sq\.?|cubic) (?:kilomet(?:re|er)s?|km|miles?|mi|met(?:re|er)s?|m|feet|ft|yards?)|"
+         r"km²|km2|m²|m2|m³|m3|sq ?mi|"
+         r"kilomet(?:re|er)s?|km|miles?|mi|met(?:re|er)s?|m|centimet(?:re|er)s?|cm|millimet(?:re|er)s?|mm|"
+         r"feet|foot|ft|inch(?:es)?|yards?|nautical miles|"
+         r"acres?|hectares?|ha|tons?|tonnes?|t|kilograms?|kg|grams?|g|lbs?|ounces?|oz|"
+         r"lit(?:re|er)s?|l|gallons?|barrels?|"
+         r"(?:kilo|mega|giga|tera)?watts?(?:[ -]hours?)?|[kMGT]Wh?|MWe|volts?|kV|"
+         r"degrees(?: (?:Celsius|Fahrenheit|C|F))?|°[CF]?|"
+         r"mph|km/h|kph|knots|miles per hour|kilomet(?:re|er)s per hour|"
+         r"bits|bytes|[kMGT]B|calories|kcal|joules|decibels|dB|hertz|Hz|"
+         r"years? old|passengers|visitors|residents|inhabitants|people)")
 _AMOUNT = re.compile(
-    rf"(?:{_CURRENCY}\s?{_NUM}(?:\s{_SCALE}\b)?|{_NUM}(?:\s{_SCALE}\b)?\s?(?:{_CURRENCY}|dollars|yuan|"
-    rf"pounds|euros|percent|per cent|%|km|kilometres|kilometers|miles|metres|meters|feet|"
-    rf"square [a-z]+|acres|hectares|tons|tonnes|kg|degrees)\b|{_NUM}\s{_SCALE}\b)", re.I)
+    rf"(?:{_CURRENCY}\s?{_NUM}(?:\s{_SCALE}\b)?|{_NUM}(?:\s{_SCALE}\b)?(?:\s|-)?(?:{_CURRENCY}|{_UNIT})"
+    rf"(?![\w²³])|{_NUM}\s{_SCALE}\b)", re.I)
+#: An amount with its unit or currency (not a bare "forty thousand").
+_MEASURED = re.compile(rf"{_CURRENCY}|(?<=[\d\s-]){_UNIT}(?![\w²³])", re.I)
+_MONEY_UNIT = re.compile(rf"{_CURRENCY}|dollars|yuan|renminbi|pounds|euros|rupees|francs|marks|won|pesos|cents",
+                         re.I)
+_AUXILIARY = _word_set("do does did is are was were has have had will would can could should")
+
+
+def _counted_noun(question: str, sentence: str, end: int) -> bool:
+    """Whether the words after a number (up to two) hold the noun a *how many* question
+    counts ("how many **cities**" -> "47 **cities**", "2000 **kilometres**")."""
+    noun = re.search(r"\bhow many ([a-z]+)", question, re.I)
+    if noun is None:
+        return False
+    counted = _stem(noun.group(1))
+    return any(_stem(w) == counted for _, _, w in _words(sentence[end:end + 30])[:2])
+
+
+def _money_asked(question: str) -> bool | None:
+    """True when a *how much* question asks for money, False when it names another
+    quantity ("how much **power**"), None when it cannot tell ("how much was it")."""
+    if _MONEY_QUESTION.search(question):
+        return True
+    noun = re.search(r"\bhow much ([a-z]+)\b", question, re.I)
+    if noun and noun.group(1).lower() not in _AUXILIARY and noun.group(1).lower() not in _STOP:
+        return False
+    return None
+
+
+#: What a question names -> the units that measure it ("how much **power**" -> megawatts).
+_UNIT_CLASSES: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = tuple(
+    (re.compile(asks, re.I), re.compile(units, re.I)) for asks, units in (
+        (r"\b(power|capacity|electricity|energy|output|generat\w*|produc\w*)\b",
+         r"watt|[kMGT]Wh?\b|MWe|joule|calorie|kcal"),
+        (r"\b(land|area|large|big|size|cover\w*|surface|space)\b",
+         r"square|sq|km²|km2|m²|m2|acre|hectare|\bha\b"),
+        (r"\b(far|distance|long|length|wide|width|high|height|tall|deep|depth|away|elevation)\b",
+         r"kilomet|\bkm\b|mile|\bmi\b|met(re|er)|\bm\b|feet|foot|\bft\b|inch|yard|\bcm\b|\bmm\b"),
+        (r"\b(heavy|weight|weigh\w*|mass|load|cargo|waste|emission\w*|produce)\b",
+         r"\btons?\b|tonne|\bt\b|kilogram|\bkg\b|gram|\bg\b|\blbs?\b|ounce|pounds"),
+        (r"\b(water|liquid|oil|fuel|volume|rain\w*)\b", r"lit(re|er)|gallon|barrel|cubic|m³|m3"),
+        (r"\b(hot|cold|warm|temperature|heat)\b", r"degree|°"),
+        (r"\b(fast|speed|quick\w*)\b", r"mph|km/h|kph|knot|per hour"),
+        (r"\b(percentage|proportion|share|fraction|rate|percent)\b", r"%|per ?cent"),
+        (r"\b(old|age)\b", r"years? old"),
+    ))
+
+
+def _unit_fits(question: str, unit: str) -> bool:
+    """Whether ``unit`` measures something the question names."""
+    return any(asks.search(question) and units.search(unit) for asks, units in _UNIT_CLASSES)
+
+
+#: Questions about money: their amount carries a currency.
+_MONEY_QUESTION = re.compile(r"\b(?:money|cost|costs|spend|spent|pay|paid|worth|price|budget|invest\w*|fund\w*|"
+                             r"loans?|raised?|earn\w*|revenue|income|salary|wages?|GDP|sell|sold|buy|bought|"
+                             r"afford|charge\w*|fee|fees|fine|fined|donat\w*|grant\w*|allot\w*)\b", re.I)
 _COUNT = re.compile(rf"\b{_NUM}(?:\s{_SCALE})?\b", re.I)
 _QUOTED = re.compile(r"[“\"]([^”\"]{2,80})[”\"]")
 _WORD = re.compile(r"[A-Za-z0-9][\w'’.\-]*[\w]|[A-Za-z0-9]")
@@ -228,7 +298,7 @@ def _chunks(sentence: str) -> list[_Candidate]:
     return result
 
 
-def _typed(sentence: str, kind: PhraseType) -> list[_Candidate]:
+def _typed(sentence: str, kind: PhraseType, question: str = "") -> list[_Candidate]:
     found: list[_Candidate] = []
     if kind in (PhraseType.DATE, PhraseType.RANGE):
         found += [_Candidate(*_trim(sentence, *m.span()), "typed") for m in _DATE.finditer(sentence)]
@@ -240,8 +310,9 @@ def _typed(sentence: str, kind: PhraseType) -> list[_Candidate]:
         found += [_Candidate(*_trim(sentence, *m.span()), "typed") for m in _AMOUNT.finditer(sentence)]
     if kind is PhraseType.COUNT:
         for m in _COUNT.finditer(sentence):
-            if _DATE.fullmatch(m.group()) and re.fullmatch(_YEAR, m.group()):
-                continue  # a year is not a count
+            if (_DATE.fullmatch(m.group()) and re.fullmatch(_YEAR, m.group())
+                    and not _counted_noun(question, sentence, m.end())):
+                continue  # a year is not a count ("2000 kilometres" is)
             found.append(_Candidate(*_trim(sentence, *m.span()), "typed"))
     if kind in (PhraseType.PERSON, PhraseType.ORGANISATION, PhraseType.PLACE, PhraseType.NAME,
                 PhraseType.THING):
@@ -290,11 +361,12 @@ def find_phrase(question: str, sentence: str) -> Span | None:
     asked = {_stem(w) for _, _, w in _words(question) if w.lower() not in _STOP}
     words = _words(sentence)
     shared = [(s, e) for s, e, w in words if w.lower() not in _STOP and _stem(w) in asked]
-    typed = _typed(sentence, kind)
+    typed = _typed(sentence, kind, question)
     candidates = typed if kind not in (PhraseType.THING, PhraseType.NAME) else typed + _chunks(sentence)
     if kind in (PhraseType.PERSON, PhraseType.PLACE):
         candidates = typed
     word_starts = [s for s, _, _ in words]
+    money = _money_asked(question) if kind is PhraseType.AMOUNT else None
 
     def word_at(offset: int) -> int:
         return max(0, bisect.bisect_right(word_starts, offset) - 1)
@@ -328,6 +400,16 @@ def find_phrase(question: str, sentence: str) -> Span | None:
             score += 3.0
         if kind is PhraseType.PERSON and _PERSON_MARK.search(sentence[candidate.start:candidate.end]):
             score += 1.0
+        if kind is PhraseType.COUNT and _counted_noun(question, sentence, candidate.end):
+            score += 1.5  # "how many **projects**" -> "nine projects"
+        if kind is PhraseType.AMOUNT:
+            measured = _MEASURED.search(sentence[candidate.start:candidate.end])
+            if not measured:
+                score -= 2.0  # "forty thousand (panels)": a count, unless nothing carries a unit
+            elif money is not None and money != bool(_MONEY_UNIT.match(measured.group())):
+                score -= 1.0  # money asked and a measure given, or the other way round
+            elif money is False and _unit_fits(question, measured.group()):
+                score += 1.0  # "how much power" -> "300 megawatts", not "2,500 hectares"
         score += _context_bonus(kind, question, sentence, candidate, asked, shared_words, first, last)
         if best is None or score > best[0]:
             best = (score, candidate)
