@@ -420,8 +420,13 @@ def find_phrase(question: str, sentence: str) -> Span | None:
         return None  # far from anything the question says: a guess, not a phrase
     if candidate.kind == "quoted":
         return Span(candidate.start, candidate.end)  # a title is kept whole, articles and all
-    named = kind in (PhraseType.PERSON, PhraseType.PLACE, PhraseType.ORGANISATION)
-    start, end = _strip_asked(sentence, candidate.start, candidate.end, asked, named)
+    named = kind in (PhraseType.PERSON, PhraseType.PLACE, PhraseType.ORGANISATION, PhraseType.DATE)
+    start, end = _strip_asked(sentence, candidate.start, candidate.end, asked, named,
+                              keep_head=kind is PhraseType.ORGANISATION)
+    if kind is PhraseType.DATE and re.search(r"\b(?:what|which) year\b", question, re.I):
+        year = re.search(rf"\b{_YEAR}\b", sentence[start:end])
+        if year and not re.search(r"\b(?:to|until|and|-|–)\b", sentence[start:end]):
+            start, end = start + year.start(), start + year.end()  # "April 1191" -> "1191"
     return Span(start, end) if end > start else None
 
 
@@ -487,7 +492,8 @@ CHUNK_NAMED_BONUS = 2.0
 THING_MIN_SCORE = 1.0
 
 
-def _strip_asked(sentence: str, start: int, end: int, asked: set[str], named: bool) -> tuple[int, int]:
+def _strip_asked(sentence: str, start: int, end: int, asked: set[str], named: bool,
+                 keep_head: bool = False) -> tuple[int, int]:
     """Drop leading words the question already says ("**Mayor** Sueyoshi"), and trailing
     ones too for names ("Sueyoshi **of Kitakyushu**"), but not for noun phrases, whose
     head the question often repeats ("what machine" -> "Turing machines")."""
@@ -496,7 +502,9 @@ def _strip_asked(sentence: str, start: int, end: int, asked: set[str], named: bo
     while len(words) > 1 and (_stem(words[0][2]) in asked or words[0][2].lower() in _STOP):
         words = words[1:]
     lead_kept = len(words) == original
-    while len(words) > 1 and (words[-1][2].lower() in _STOP or (named and _stem(words[-1][2]) in asked)):
+    while len(words) > 1 and (words[-1][2].lower() in _STOP or (
+            named and _stem(words[-1][2]) in asked
+            and not (keep_head and _ORG_HEAD.fullmatch(words[-1][2])))):  # "City **Government**" stays
         words = words[:-1]
     if not words:
         return start, start
