@@ -144,6 +144,26 @@ _MONEY_UNIT = re.compile(rf"{_CURRENCY}|dollars|yuan|renminbi|pounds|euros|rupee
 _AUXILIARY = _word_set("do does did is are was were has have had will would can could should")
 
 
+#: Score added to a noun phrase whose head is the noun of the question's *what/which*
+#: ("which **anniversary**" -> "25th anniversary"), besides the words it brings.
+WH_HEAD_BONUS = 1.5
+
+
+def _wh_heads(question: str) -> set[str]:
+    """Stems of the noun after *what/which* ("what type of Turing **machine**"): up to two
+    words, since without a tagger "what architecture type came" cannot tell noun from verb."""
+    found = re.search(r"\b(?:what|which)\s+(?:(?:kind|type|sort|form|part|piece)s?\s+of\s+)?"
+                      r"([A-Za-z][\w'’\-]*)(?:\s+([A-Za-z][\w'’\-]*))?", question, re.I)
+    if found is None:
+        return set()
+    heads = set()
+    for word in found.groups():
+        if word is None or word.lower() in _STOP or word.lower() in _AUXILIARY:
+            break
+        heads.add(_stem(word))
+    return heads
+
+
 def _counted_noun(question: str, sentence: str, end: int) -> bool:
     """Whether the words after a number (up to two) hold the noun a *how many* question
     counts ("how many **cities**" -> "47 **cities**", "2000 **kilometres**")."""
@@ -215,8 +235,9 @@ A An And But Or Next Then Finally Presently Also However Although Through As One
 """)
 
 _NAME = re.compile(r"\b(?:(?:Mr|Mrs|Ms|Dr|Prof|St|Mt)\.\s)?[A-Z][\w'’\-.]*"
-                   r"(?:(?:\s(?:of|the|de|du|von|van|for|on|la|le|del|da)){0,2}\s"
-                   r"(?:(?:Mr|Mrs|Ms|Dr)\.\s)?[A-Z0-9][\w'’\-.]*)*"
+                   r"(?:(?:\s(?:of|the|de|du|von|van|for|on|la|le|del|da)){1,2}\s"
+                   r"(?:(?:Mr|Mrs|Ms|Dr)\.\s)?[A-Z][\w'’\-.]*"  # "Bank **of the** West", not "China on the 25th"
+                   r"|\s(?:(?:Mr|Mrs|Ms|Dr)\.\s)?[A-Z0-9][\w'’\-.]*)*"
                    )
 
 
@@ -326,8 +347,12 @@ def _typed(sentence: str, kind: PhraseType, question: str = "") -> list[_Candida
                 title = _LEADING_TITLE.match(sentence[start:end])
                 start += title.end() if title else 0
             if words and kind is PhraseType.PERSON:
-                # "Duke William II of Normandy": the regnal number ends the person's name
-                regnal = re.search(r"\s[IVX]+\b(?= of )", sentence[start:end])
+                # "Duke William II of Normandy", "Mayor Sueyoshi of Kitakyushu": a regnal number or
+                # a title's holder ends the person's name; "of" names the title's domain
+                regnal = re.search(r"\s[IVX]+\b(?= of )|^(?:Mr|Mrs|Ms|Dr|Mayor|President|King|Queen|Duke|"
+                                   r"Duchess|Count|Countess|Earl|Prince|Princess|Emperor|Empress|Governor|"
+                                   r"Bishop|Archbishop|Lord|Lady|Sir)\.? [A-Z][\w'’\-]+(?= of )",
+                                   sentence[start:end])
                 end = start + regnal.end() if regnal else end
             # one capitalised word opening the sentence ("Soon", "Many"), or a sentence inside
             # the text ("... or no. Notable examples"), is as likely a plain word as a name:
@@ -365,6 +390,11 @@ def find_phrase(question: str, sentence: str) -> Span | None:
     candidates = typed if kind not in (PhraseType.THING, PhraseType.NAME) else typed + _chunks(sentence)
     if kind in (PhraseType.PERSON, PhraseType.PLACE):
         candidates = typed
+    heads = _wh_heads(question)
+    if kind is PhraseType.ORGANISATION and heads:
+        # "what group ..." -> "the Dalian environmental model city guidance group" (lower case)
+        candidates = candidates + [_Candidate(c.start, c.end, "name") for c in _chunks(sentence)
+                                   if _stem(_words(sentence[c.start:c.end])[-1][2]) in heads]
     word_starts = [s for s, _, _ in words]
     money = _money_asked(question) if kind is PhraseType.AMOUNT else None
 
@@ -382,7 +412,9 @@ def find_phrase(question: str, sentence: str) -> Span | None:
             continue  # restates the question, or too long to be a phrase
         first, last = word_at(candidate.start), word_at(max(candidate.end - 1, candidate.start))
         outside = [w for w in shared_words if not first <= w <= last]
-        if len(outside) < len(shared_words) and candidate.kind != "chunk":
+        headed = bool(heads) and kind in (PhraseType.THING, PhraseType.NAME) and len(new) < len(inside) and (
+            _stem(_words(sentence[candidate.start:candidate.end])[-1][2]) in heads)
+        if len(outside) < len(shared_words) and (candidate.kind != "chunk" or headed):
             distance = 0.0  # holds some of the question's words: next to them by definition
         elif outside:
             # content words between the candidate and each shared word ("measured in bits": 0)
@@ -396,10 +428,13 @@ def find_phrase(question: str, sentence: str) -> Span | None:
             score += 2.5 if candidate.kind == "quoted" else 2.0
         elif _NAMING.search(sentence[:candidate.start]):
             score += CHUNK_NAMED_BONUS  # "is referred to as **a problem instance**"
-        if kind is PhraseType.ORGANISATION and _ORG_HEAD.search(sentence[candidate.start:candidate.end]):
+        if kind is PhraseType.ORGANISATION and (_ORG_HEAD.search(sentence[candidate.start:candidate.end]) or (
+                heads and _stem(_words(sentence[candidate.start:candidate.end])[-1][2]) in heads)):
             score += 3.0
         if kind is PhraseType.PERSON and _PERSON_MARK.search(sentence[candidate.start:candidate.end]):
             score += 1.0
+        if headed:
+            score += WH_HEAD_BONUS  # "what kind of problems" -> "decision problems"
         if kind is PhraseType.COUNT and _counted_noun(question, sentence, candidate.end):
             score += 1.5  # "how many **projects**" -> "nine projects"
         if kind is PhraseType.AMOUNT:
@@ -539,8 +574,7 @@ def _strip_asked(sentence: str, start: int, end: int, asked: set[str], named: bo
         words = words[1:]
     lead_kept = len(words) == original
     while len(words) > 1 and (words[-1][2].lower() in _STOP or (
-            named and _stem(words[-1][2]) in asked
-            and not (keep_head and _ORG_HEAD.fullmatch(words[-1][2])))):  # "City **Government**" stays
+            named and _stem(words[-1][2]) in asked and not keep_head)):  # "City **Government**" stays
         words = words[:-1]
     if not words:
         return start, start
