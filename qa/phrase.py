@@ -236,11 +236,14 @@ A An And But Or Next Then Finally Presently Also However Although Through As One
 
 _NAME = re.compile(r"\b(?:(?:Mr|Mrs|Ms|Dr|Prof|St|Mt)\.\s)?[A-Z][\w'’\-.]*"
                    r"(?:(?:\s(?:of|the|de|du|von|van|for|on|la|le|del|da)){1,2}\s"
-                   r"(?:(?:Mr|Mrs|Ms|Dr)\.\s)?[A-Z][\w'’\-.]*"  # "Bank **of the** West", not "China on the 25th"
+                   # "Bank of the West", not "China on the 25th"
+                   r"(?:(?:Mr|Mrs|Ms|Dr)\.\s)?[A-Z][\w'’\-.]*"
                    r"|\s(?:(?:Mr|Mrs|Ms|Dr)\.\s)?[A-Z0-9][\w'’\-.]*)*"
                    )
 
 
+_COMPASS_BEFORE = re.compile(r"\b(?:(?:far|upper|lower)\s+)?(?:north|south|east|west|central|"
+                             r"north-?east|north-?west|south-?east|south-?west)(?:ern)?\s+$")
 _DEMONYM = r"[A-Z][a-z]+(?:ish|ian|ean|an|ese|ic|i)"
 _GROUP = re.compile(rf"\b{_DEMONYM}(?:,? (?:and|or) {_DEMONYM})? [a-z]{{3,}}(?:s|men|people)\b")
 
@@ -361,12 +364,21 @@ def _typed(sentence: str, kind: PhraseType, question: str = "") -> list[_Candida
                 not sentence[:start].strip() or re.search(r"[.!?]\s+$", sentence[:start]) is not None)
             if words and end > start:
                 found.append(_Candidate(start, end, "chunk" if opening else "name"))
+        if kind is PhraseType.PLACE:
+            found = [_Candidate(c.start - len(m.group()), c.end, c.kind)
+                     if (m := _COMPASS_BEFORE.search(sentence[:c.start])) else c for c in found]
         # a people or group named by its origin: "Turkish forces", "Chinese and Japanese experts"
         found += [_Candidate(m.start(), m.end(), "name") for m in _GROUP.finditer(sentence)
                   if m.group().rsplit(" ", 1)[-1] not in _STOP]
     if kind in (PhraseType.NAME, PhraseType.THING, PhraseType.ORGANISATION):
         found += [_Candidate(m.start(1), m.end(1), "quoted") for m in _QUOTED.finditer(sentence)]
     return [c for c in found if c.end > c.start]
+
+
+_TITLE_STEMS = frozenset(_stem(w) for w in _word_set("""
+Mr Mrs Ms Dr Prof Mayor President King Queen Duke Duchess Count Countess Earl Prince Princess Emperor
+Empress Governor Bishop Archbishop Lord Lady Sir Pope Saint
+"""))
 
 
 def find_phrase(question: str, sentence: str) -> Span | None:
@@ -408,6 +420,8 @@ def find_phrase(question: str, sentence: str) -> Span | None:
         inside = [_stem(w) for _, _, w in _words(sentence[candidate.start:candidate.end])
                   if w.lower() not in _STOP]
         new = [w for w in inside if w not in asked]
+        if kind is PhraseType.PERSON:
+            new = [w for w in new if w not in _TITLE_STEMS]  # "King (Harold II)": a title is no one
         if not new or (len(inside) > 6 and candidate.kind == "chunk"):
             continue  # restates the question, or too long to be a phrase
         first, last = word_at(candidate.start), word_at(max(candidate.end - 1, candidate.start))
@@ -540,6 +554,9 @@ def _context_bonus(kind: PhraseType, question: str, sentence: str, candidate: _C
             bonus -= 1.0  # "Chinese" alone describes, it does not name
     if kind is PhraseType.PLACE and _PLACE_BEFORE.search(before):
         bonus += 1.0
+    if kind in (PhraseType.PERSON, PhraseType.PLACE) and candidate.kind == "name" and re.search(
+            r"\b(?:named|called)\s+$", before):
+        bonus += 1.0  # "A Norman named Oursel"
     if kind is PhraseType.PERSON and shared_words:
         outside = [w for w in shared_words if not first <= w <= last]
         if _SUBJECT_QUESTION.match(question):
