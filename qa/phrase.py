@@ -319,7 +319,15 @@ def _chunks(sentence: str) -> list[_Candidate]:
             run.append((start, end))
     if run:
         result.append(_Candidate(run[0][0], run[-1][1], "chunk"))
-    return result
+    # a verb or adverb opening a run is not part of the noun phrase after it
+    # ("proving **lower bounds**", "Closely related **fields**"); a lone one stays, as a verb
+    trimmed = []
+    for chunk in result:
+        inner = _words(sentence[chunk.start:chunk.end])
+        while len(inner) > 1 and _VERBISH.fullmatch(inner[0][2].lower()):
+            inner = inner[1:]
+        trimmed.append(_Candidate(chunk.start + inner[0][0], chunk.end, "chunk"))
+    return trimmed
 
 
 def _typed(sentence: str, kind: PhraseType, question: str = "") -> list[_Candidate]:
@@ -526,7 +534,7 @@ def _context_bonus(kind: PhraseType, question: str, sentence: str, candidate: _C
     before = sentence[:candidate.start]
     if kind in (PhraseType.THING, PhraseType.NAME) and candidate.kind == "chunk":
         opening = _words(sentence[candidate.start:candidate.end])[0][2]
-        if _VERBISH.fullmatch(opening):
+        if _VERBISH.fullmatch(opening.lower()):
             return -1.5  # "is **regarded**", "are **used**": a verb, not the thing asked for
     if kind in (PhraseType.THING, PhraseType.NAME):
         # a definition: "[question's words] is **a computational problem**" or
