@@ -504,6 +504,13 @@ _COPULA_BEFORE = re.compile(r"\b(?:is|are|was|were)\s+(?:(?:a|an|the)\s+)?$")
 _COPULA_AFTER = re.compile(r"\s+(?:is|are|was|were)\b")
 
 
+def _passive(text: str) -> bool:
+    """Whether ``text`` (what follows a copula) opens with a participle: "was **awarded**"
+    is a passive verb, not a definition."""
+    following = _words(text[:40])
+    return bool(following) and _VERBISH.fullmatch(following[0][2].lower()) is not None
+
+
 def _word_start(sentence: str, index: int) -> int:
     """Offset of the ``index``-th word of ``sentence``."""
     words = _words(sentence)
@@ -543,7 +550,8 @@ def _context_bonus(kind: PhraseType, question: str, sentence: str, candidate: _C
                 and not re.search(r"[,;:]", sentence[_word_start(sentence, min(shared_words)):
                                                      candidate.start])):
             bonus += COPULA_BONUS
-        elif _COPULA_AFTER.match(sentence[candidate.end:]) and shared_words and max(shared_words) > last:
+        elif ((copula := _COPULA_AFTER.match(sentence[candidate.end:])) and shared_words
+              and max(shared_words) > last and not _passive(sentence[candidate.end + copula.end():])):
             bonus += COPULA_SUBJECT_BONUS
     previous = _words(before[-40:])
     text = sentence[candidate.start:candidate.end]
