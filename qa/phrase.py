@@ -51,6 +51,10 @@ class PhraseType(Enum):
     THING = "thing"  # any other what/which question: a short noun phrase
 
 
+#: A word between *which/what* and the noun it asks about ("which **UN** body"), not the
+#: verb or article of another clause ("what **did the** team win").
+_MODIFIER = r"(?!(?:did|does|do|is|was|were|are|has|had|have|will|would|can|could|the|a|an)\b)[\w.]+"
+
 _TYPES: tuple[tuple[re.Pattern[str], PhraseType], ...] = (
     (re.compile(r"\bhow long\b(?! ago)|\b(over|during|for) (what|which) (period|time|years)\b"
                 r"|\bbetween (what|which) (years|dates)\b|\bwhat (period|time ?span|time frame)\b",
@@ -63,13 +67,13 @@ _TYPES: tuple[tuple[re.Pattern[str], PhraseType], ...] = (
                 r"(budget|cost|price|value|amount|investment|population|size|area|length|height|"
                 r"depth|width|weight|rate|speed|temperature)\b", re.I), PhraseType.AMOUNT),
     (re.compile(r"\bhow many\b|\bwhat number\b|\bthe number of\b", re.I), PhraseType.COUNT),
-    (re.compile(r"\b(which|what) ([\w.]+ ){0,2}(organi[sz]ations?|agency|agencies|body|bodies|"
+    (re.compile(rf"\b(which|what) ({_MODIFIER} ){{0,2}}(organi[sz]ations?|agency|agencies|body|bodies|"
                 r"company|companies|"
                 r"institutions?|universit(y|ies)|group|government|administration|party|team|"
                 r"ministry|department|association|committee|council|programme|program)\b", re.I),
      PhraseType.ORGANISATION),
     (re.compile(r"^\s*(who(m|se)?)\b|\b(to|by|from|with) whom\b|\bwho\b"
-                r"|\b(which|what) ([\w.]+ ){0,2}(person|people|"
+                rf"|\b(which|what) ({_MODIFIER} ){{0,2}}(person|people|"
                 r"man|woman|official|leader|king|queen|president|prime minister|mayor|scientist|"
                 r"individuals?)\b", re.I), PhraseType.PERSON),
     (re.compile(r"^\s*where\b|\bwhere\b|\b(what|which) (country|countries|city|cities|place|region|"
@@ -274,8 +278,10 @@ def _stem(word: str) -> str:
     word = re.sub(r"['’]s$", "", word.lower()).strip(".'’")  # "Guy's" is "Guy"
     for suffix in ("ing", "ed", "es", "s"):
         if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            return word[:-len(suffix)][:6]
-    return word[:6]
+            word = word[:-len(suffix)]
+            break
+    # "settle" / "settled", "produce" / "produced": the silent e goes with the suffix
+    return (word[:-1] if len(word) > 4 and word.endswith("e") else word)[:6]
 
 
 def _words(text: str) -> list[tuple[int, int, str]]:
@@ -326,7 +332,10 @@ def _chunks(sentence: str) -> list[_Candidate]:
         inner = _words(sentence[chunk.start:chunk.end])
         while len(inner) > 1 and _VERBISH.fullmatch(inner[0][2].lower()):
             inner = inner[1:]
-        trimmed.append(_Candidate(chunk.start + inner[0][0], chunk.end, "chunk"))
+        while len(inner) > 1 and _VERBISH.fullmatch(inner[-1][2]):
+            inner = inner[:-1]  # "a small steam engine **built** in Leeds": a clause begins
+        offset = chunk.start
+        trimmed.append(_Candidate(offset + inner[0][0], offset + inner[-1][1], "chunk"))
     return trimmed
 
 
@@ -428,6 +437,7 @@ def find_phrase(question: str, sentence: str) -> Span | None:
         inside = [_stem(w) for _, _, w in _words(sentence[candidate.start:candidate.end])
                   if w.lower() not in _STOP]
         new = [w for w in inside if w not in asked]
+        repeated = len(inside) - len(new)
         if kind is PhraseType.PERSON:
             new = [w for w in new if w not in _TITLE_STEMS]  # "King (Harold II)": a title is no one
         if not new or (len(inside) > 6 and candidate.kind == "chunk"):
@@ -445,7 +455,7 @@ def find_phrase(question: str, sentence: str) -> Span | None:
             distance = gaps[0] + 0.25 * (gaps[1] if len(gaps) > 1 else gaps[0])
         else:
             distance = 0.0 if shared_words else 12.0
-        score = -float(distance) - 0.5 * (len(inside) - len(new))
+        score = -float(distance) - 0.5 * repeated
         if candidate.kind != "chunk":
             score += 2.5 if candidate.kind == "quoted" else 2.0
         elif _NAMING.search(sentence[:candidate.start]):
@@ -568,8 +578,9 @@ def _context_bonus(kind: PhraseType, question: str, sentence: str, candidate: _C
             bonus -= 3.0  # "President of the Association": the office, not its holder
         if len(words) == 1 and re.fullmatch(_DEMONYM, text):
             bonus -= 1.0  # "Chinese" alone describes, it does not name
-    if kind is PhraseType.PLACE and _PLACE_BEFORE.search(before):
-        bonus += 1.0
+    place = _PLACE_BEFORE.search(before) if kind is PhraseType.PLACE else None
+    if place and (not place.group().lower().startswith("from") or re.search(r"\bfrom\b", question, re.I)):
+        bonus += 1.0  # "settled in ...", but "from ..." only when the question asks "from where"
     if kind in (PhraseType.PERSON, PhraseType.PLACE) and candidate.kind == "name" and re.search(
             r"\b(?:named|called)\s+$", before):
         bonus += 1.0  # "A Norman named Oursel"
