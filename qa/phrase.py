@@ -382,8 +382,8 @@ def _typed(sentence: str, kind: PhraseType, question: str = "") -> list[_Candida
             if words and end > start:
                 found.append(_Candidate(start, end, "chunk" if opening else "name"))
         if kind is PhraseType.PLACE:
-            found = [_Candidate(c.start - len(m.group()), c.end, c.kind)
-                     if (m := _COMPASS_BEFORE.search(sentence[:c.start])) else c for c in found]
+            found = [_Candidate(c.start - len(compass.group()), c.end, c.kind)
+                     if (compass := _COMPASS_BEFORE.search(sentence[:c.start])) else c for c in found]
         # a people or group named by its origin: "Turkish forces", "Chinese and Japanese experts"
         found += [_Candidate(m.start(), m.end(), "name") for m in _GROUP.finditer(sentence)
                   if m.group().rsplit(" ", 1)[-1] not in _STOP]
