@@ -271,7 +271,7 @@ _ABBREVIATION = re.compile(r"\b(Mr|Mrs|Ms|Dr|St|Jr|Sr|Inc|Co|Ltd|Corp|[A-Z])\.$"
 class _Candidate:
     start: int
     end: int
-    kind: str  # "typed" | "chunk" | "quoted" | "name"
+    kind: str  # "typed" | "chunk" | "quoted" | "name" | "list"
 
 
 def _stem(word: str) -> str:
@@ -337,6 +337,25 @@ def _chunks(sentence: str) -> list[_Candidate]:
         offset = chunk.start
         trimmed.append(_Candidate(offset + inner[0][0], offset + inner[-1][1], "chunk"))
     return trimmed
+
+
+def _coordinated(sentence: str, candidates: list[_Candidate]) -> list[_Candidate]:
+    """Lists of candidates joined by commas and *and/or* ("time and storage", "William of
+    Volpiano and John of Ravenna"), for questions that ask for two or more things."""
+    ordered = sorted({(c.start, c.end): c for c in candidates}.values(), key=lambda c: c.start)
+    joined = []
+    for index, first in enumerate(ordered):
+        end = first.end
+        for following in ordered[index + 1:]:
+            if following.start < end:
+                continue
+            if not re.fullmatch(r",?\s+(?:and|or)\s+|,\s+", sentence[end:following.start]):
+                break
+            end = following.end
+            if re.search(r"\b(?:and|or)\s+$", sentence[first.start:following.start]):
+                joined.append(_Candidate(first.start, end, "list"))
+                break
+    return joined
 
 
 def _typed(sentence: str, kind: PhraseType, question: str = "") -> list[_Candidate]:
@@ -419,6 +438,8 @@ def find_phrase(question: str, sentence: str) -> Span | None:
     candidates = typed if kind not in (PhraseType.THING, PhraseType.NAME) else typed + _chunks(sentence)
     if kind in (PhraseType.PERSON, PhraseType.PLACE):
         candidates = typed
+    if re.search(r"\b(?:two|three|four|both)\b", question, re.I):
+        candidates = _coordinated(sentence, candidates) + candidates  # ties go to the list
     heads = _wh_heads(question)
     if kind is PhraseType.ORGANISATION and heads:
         # "what group ..." -> "the Dalian environmental model city guidance group" (lower case)
@@ -457,7 +478,7 @@ def find_phrase(question: str, sentence: str) -> Span | None:
             distance = 0.0 if shared_words else 12.0
         score = -float(distance) - 0.5 * repeated
         if candidate.kind != "chunk":
-            score += 2.5 if candidate.kind == "quoted" else 2.0
+            score += {"quoted": 2.5, "list": 3.0}.get(candidate.kind, 2.0)  # "list": two or more asked
         elif _NAMING.search(sentence[:candidate.start]):
             score += CHUNK_NAMED_BONUS  # "is referred to as **a problem instance**"
         if kind is PhraseType.ORGANISATION and (_ORG_HEAD.search(sentence[candidate.start:candidate.end]) or (

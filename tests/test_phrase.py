@@ -187,6 +187,12 @@ WIND_FARM = "Its forty thousand panels, built on 2,500 hectares, produce 300 meg
     ("What committee did the university set up?",
      "In 2019 the university set up a joint safety review committee.",
      "joint safety review committee"),
+    # two or more asked for: the list, not its first item
+    ("Who were the two founders of the company?",
+     "The company was founded in 1976 by Steve Jobs and Steve Wozniak in a garage.",
+     "Steve Jobs and Steve Wozniak"),
+    ("Which two cities hosted the games?", "In 1998 the games were hosted by Lyon and Marseille.",
+     "Lyon and Marseille"),
     # noun phrases: a definition by copula; the noun of "what kind of ..."; a passive is no definition
     ("What is the term for a three-line Japanese poem?", "A haiku is a three-line Japanese poem.", "haiku"),
     ("What kind of engine powered the car?", "The car was powered by a small steam engine built in Leeds.",
