@@ -12,6 +12,13 @@ name or short noun phrase inside it.  Two signals do most of that work:
    question does *not* repeat, and it sits next to the words it does repeat ("measured in
    **bits**").
 
+3. A few sure signs around a candidate, in place of a tagger: an amount carries a unit or
+   currency that measures what the question names ("how much **power**" -> "300 megawatts",
+   not "forty thousand"); a count sits next to the noun counted; a name follows the
+   question's word in apposition ("their **leader** Rollo"), *by* in a passive, *named*, or
+   a preposition of place; a noun phrase is tied to the question's words by a copula
+   ("[asked] is **X**") or ends in the noun of "what/which NOUN".
+
 Candidates are chunks of the sentence (runs of content words between punctuation and
 function words, or typed matches such as "RMB 1.68 billion" and "From the end of 1996 to
 March 2000"); the one nearest the shared words wins.  ``None`` when no candidate fits: a
