@@ -1,9 +1,10 @@
 """The exact answer phrase: the shortest part of the answer sentence that answers.
 
 Why heuristics and not a reader model: no extractive reader ships as a package this project
-can install offline (spaCy's and NLTK's taggers download their data at run time), and the
+can install offline (spaCy's and NLTK's taggers download their data at run time; spaCy's
+English models reach PyPI only as third parties' re-uploads, not a source to depend on), and the
 ranking already found the sentence; what is left is pointing at the date, amount, count,
-name or short noun phrase inside it.  Two signals do most of that work:
+name or short noun phrase inside it.  Three signals do most of that work:
 
 1. The answer type the question asks for (*when* -> a date, *how much* -> an amount,
    *who* -> a name, *which organisation* -> a capitalised name, ...), a finer version of
