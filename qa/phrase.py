@@ -466,6 +466,10 @@ def find_phrase(question: str, sentence: str) -> Span | None:
         inside = [_stem(w) for _, _, w in _words(sentence[candidate.start:candidate.end])
                   if w.lower() not in _STOP]
         new = [w for w in inside if w not in asked]
+        lead = _words(sentence[candidate.start:candidate.end])[:2]
+        if (candidate.kind == "name" and len(lead) == 2 and _stem(lead[0][2]) in asked
+                and lead[1][2] in ("the", "of", "de", "von", "van", "la", "le", "du", "da")):
+            continue  # "(Ralph) the Timid", "(Richard) of Normandy": the asked one's own name
         repeated = len(inside) - len(new)
         if kind is PhraseType.PERSON:
             new = [w for w in new if w not in _TITLE_STEMS]  # "King (Harold II)": a title is no one
@@ -558,7 +562,7 @@ def _word_start(sentence: str, index: int) -> int:
 
 _PLACE_BEFORE = re.compile(r"\b(?:in|at|to|into|near|from|across|throughout|toward|towards)\s+(?:the\s+)?"
                            r"(?:(?:north|south|east|west)(?:ern)?\s+|(?:far|upper|lower|central)\s+)*$", re.I)
-_AGENT_BEFORE = re.compile(r"\bby\s+(?:the\s+)?(?:[a-z]+\s+){0,2}$")
+_AGENT_BEFORE = re.compile(r"\bby\s+(?:the\s+)?(?:[A-Za-z]+\s+){0,2}$")  # "by the Byzantine general"
 _SUBJECT_QUESTION = re.compile(r"\s*who\s+(?!(?:did|does|do|is|was|were|are|will|would|can|could|has|had|"
                                r"have|should|might|may)\b)[a-z]+", re.I)
 _OBJECT_QUESTION = re.compile(r"\s*(?:who|whom)\s+(?:did|does|do|will|would|can|could|should)\b", re.I)
@@ -594,8 +598,9 @@ def _context_bonus(kind: PhraseType, question: str, sentence: str, candidate: _C
             bonus += COPULA_SUBJECT_BONUS
     previous = _words(before[-40:])
     text = sentence[candidate.start:candidate.end]
-    if kind in (PhraseType.PERSON, PhraseType.NAME) and candidate.kind == "name":
+    if kind in (PhraseType.PERSON, PhraseType.NAME) and candidate.kind in ("name", "list"):
         if (previous and previous[-1][2].islower() and _stem(previous[-1][2]) in asked
+                and not re.fullmatch(_NUM, previous[-1][2], re.I)  # "two (Roman consuls)" is no role
                 and re.search(r"\w\s*,?\s*$", before)):
             bonus += 1.5  # "their leader Rollo"
         after = _words(sentence[candidate.end:candidate.end + 40])
@@ -616,8 +621,10 @@ def _context_bonus(kind: PhraseType, question: str, sentence: str, candidate: _C
     if kind is PhraseType.PERSON and shared_words:
         outside = [w for w in shared_words if not first <= w <= last]
         if _SUBJECT_QUESTION.match(question):
-            if _AGENT_BEFORE.search(before):
-                bonus += 1.0
+            agent = _AGENT_BEFORE.search(before)
+            if agent:
+                # the words of the agent phrase ("by the Roman general") are no distance
+                bonus += 1.5 + sum(w[2].lower() not in _STOP for w in _words(agent.group())[1:])
             elif outside and last < min(outside):
                 bonus += 0.5
         elif _OBJECT_QUESTION.match(question) and outside and first > min(outside):
@@ -646,8 +653,10 @@ def _strip_asked(sentence: str, start: int, end: int, asked: set[str], named: bo
     while len(words) > 1 and (_stem(words[0][2]) in asked or words[0][2].lower() in _STOP):
         words = words[1:]
     lead_kept = len(words) == original
+    # an organisation keeps its head ("City **Government**"), a king his number ("William **II**")
     while len(words) > 1 and (words[-1][2].lower() in _STOP or (
-            named and _stem(words[-1][2]) in asked and not keep_head)):  # "City **Government**" stays
+            named and _stem(words[-1][2]) in asked and not keep_head
+            and not re.fullmatch(r"[IVX]+", words[-1][2]))):
         words = words[:-1]
     if not words:
         return start, start

@@ -178,6 +178,17 @@ WIND_FARM = "Its forty thousand panels, built on 2,500 hectares, produce 300 meg
     ("Who was the director of the museum?",
      "The exhibition in Vienna was opened by Ms. Clara Stein, Director of the City Museum, in March.",
      "Ms. Clara Stein"),
+    # a regnal number the question also says stays; the asked one's epithet is not an answer;
+    # the words of an agent phrase are no distance; a role's list in apposition
+    ("Who defeated Louis II?", "In 1879, Emperor Peter II of Brazil defeated King Louis II near the river.",
+     "Emperor Peter II"),
+    ("Who made Pepin king?", "In 751, Pope Zachary made Pepin the Short king of the Franks.", "Pope Zachary"),
+    ("Who defeated the invaders?",
+     "The invaders crossed the river near Lyon in May but were defeated by the Roman general Aetius.",
+     "Aetius"),
+    ("Who were the two consuls at Cannae?",
+     "At Cannae, under two Roman consuls, Lucius Paullus and Terentius Varro, the legions were surrounded.",
+     "Lucius Paullus and Terentius Varro"),
     # places after a preposition of place, with their compass word; "from" only when asked
     ("Where did the refugees settle?", "After the war the refugees from Lisbon settled in northern Brazil.",
      "northern Brazil"),
