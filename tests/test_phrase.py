@@ -128,3 +128,95 @@ def test_no_phrase_when_the_sentence_holds_no_fitting_part() -> None:
     assert find_phrase("Why was the bridge built?", "It was built in 1921 for the trams.") is None
     # a part that only repeats the question is not an answer
     assert find_phrase("Which city is Mayor Sueyoshi from?", "Mayor Sueyoshi spoke.") is None
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("Who was the mayor when the bridge opened?", PhraseType.PERSON),  # the opening wh-word decides
+    ("Where was the treaty signed when the war ended?", PhraseType.PLACE),
+    ("How many ships sailed when the fleet left?", PhraseType.COUNT),
+    ("What did the team win in 2004?", PhraseType.THING),  # "did the" is no modifier of "team"
+    ("Which football team won the cup?", PhraseType.ORGANISATION),
+])
+def test_phrase_types_by_opening_word(question: str, kind: PhraseType) -> None:
+    assert phrase_type(question) is kind
+
+
+# One sentence per rule of qa/phrase.py (issue 12, round 2); sentences written for the tests.
+WIND_FARM = "Its forty thousand panels, built on 2,500 hectares, produce 300 megawatts."
+
+
+@pytest.mark.parametrize(("question", "sentence", "phrase"), [
+    # amounts carry a unit or currency that fits what the question names; a bare number is a count
+    ("How much power does the wind farm produce?", WIND_FARM, "300 megawatts"),
+    ("How much land does the wind farm cover?", WIND_FARM, "2,500 hectares"),
+    ("How much did the wind farm cost?",
+     "Its forty thousand panels cost $1.2 billion and produce 300 megawatts.",
+     "$1.2 billion"),
+    ("What percentage of voters took part?",
+     "Turnout was 64% of registered voters, up from 58% in 2015.", "64%"),
+    # a count next to the noun asked about, even when it looks like a year
+    ("How many kilometres does the pipeline run?",
+     "The pipeline runs 1200 kilometres from the coast to the capital.",
+     "1200"),
+    # "what year" wants the year alone
+    ("What year did the dam open?", "The dam opened in June 1936 after five years of work.", "1936"),
+    # people: a title's "of Place" and a lone title are not the person; groups named by origin;
+    # apposition to the question's word; the agent of a passive; a name after "named"
+    ("Who signed the charter?",
+     "In 1215, King John of England signed the charter at Runnymede.", "King John"),
+    ("Who built the railway?", "The railway was built by Chinese and Irish workers in the 1860s.",
+     "Chinese and Irish workers"),
+    ("Who was the admiral of the fleet?",
+     "The Spanish fleet sailed from Lisbon in May 1588 under its admiral, the Duke of Medina Sidonia.",
+     "Duke of Medina Sidonia"),
+    ("Who designed the tower?",
+     "The tower, finished in 1889 for the Paris fair, was designed by Gustave Eiffel.",
+     "Gustave Eiffel"),
+    ("Who led the rebels into London?",
+     "In June 1381 a farmer named Wat Tyler from Kent led the rebels into London.",
+     "Wat Tyler"),
+    ("Who was the director of the museum?",
+     "The exhibition in Vienna was opened by Ms. Clara Stein, Director of the City Museum, in March.",
+     "Ms. Clara Stein"),
+    # a regnal number the question also says stays; the asked one's epithet is not an answer;
+    # the words of an agent phrase are no distance; a role's list in apposition
+    ("Who defeated Louis II?", "In 1879, Emperor Peter II of Brazil defeated King Louis II near the river.",
+     "Emperor Peter II"),
+    ("Who made Pepin king?", "In 751, Pope Zachary made Pepin the Short king of the Franks.", "Pope Zachary"),
+    ("Who defeated the invaders?",
+     "The invaders crossed the river near Lyon in May but were defeated by the Roman general Aetius.",
+     "Aetius"),
+    ("Who were the two consuls at Cannae?",
+     "At Cannae, under two Roman consuls, Lucius Paullus and Terentius Varro, the legions were surrounded.",
+     "Lucius Paullus and Terentius Varro"),
+    # places after a preposition of place, with their compass word; "from" only when asked
+    ("Where did the refugees settle?", "After the war the refugees from Lisbon settled in northern Brazil.",
+     "northern Brazil"),
+    # organisations keep their head word, also in lower case
+    ("Which council approved the plan?", "The plan was approved by the Leeds City Council in May.",
+     "Leeds City Council"),
+    ("What committee did the university set up?",
+     "In 2019 the university set up a joint safety review committee.",
+     "joint safety review committee"),
+    # two or more asked for: the list, not its first item
+    ("Who were the two founders of the company?",
+     "The company was founded in 1976 by Steve Jobs and Steve Wozniak in a garage.",
+     "Steve Jobs and Steve Wozniak"),
+    ("Which two cities hosted the games?", "In 1998 the games were hosted by Lyon and Marseille.",
+     "Lyon and Marseille"),
+    # noun phrases: a definition by copula; the noun of "what kind of ..."; a passive is no definition
+    ("What is the term for a three-line Japanese poem?", "A haiku is a three-line Japanese poem.", "haiku"),
+    ("What kind of engine powered the car?", "The car was powered by a small steam engine built in Leeds.",
+     "small steam engine"),
+    ("What did the museum receive for its new wing?",
+     "In 1998, the Hillside Museum was given the Carnegie Medal for its new wing.", "Carnegie Medal"),
+])
+def test_find_phrase_rules(question: str, sentence: str, phrase: str) -> None:
+    span = find_phrase(question, sentence)
+    assert span is not None
+    assert sentence[span.start:span.end] == phrase
+
+
+def test_a_bare_number_is_no_amount_when_a_measured_one_is_there() -> None:
+    span = find_phrase("How much power does the wind farm produce?", WIND_FARM)
+    assert span is not None and "forty" not in WIND_FARM[span.start:span.end]
