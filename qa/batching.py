@@ -7,9 +7,10 @@ at a time, though, each on its own request. ``BatchingQA`` lets each caller keep
 few milliseconds and answers it with one ``ask_many`` call.
 
 Why one worker thread: the model and the ranking then run on one thread whatever the number
-of callers, so the server's threads only wait. That bounds both CPU contention and glibc's
-per-thread malloc arenas, whose fragmentation was the memory creep measured under 20 clients
-(DESIGN.md, Serving).
+of callers, so the server's threads only wait. That bounds CPU contention, and it keeps the
+model's working memory on one thread. (What made memory creep under 20 clients was found
+elsewhere and fixed there: the page config cloning the engine, batch shapes fragmenting the
+heap, weights paged in row by row; ``bench/RESULTS.md``, Load.)
 
 Semantics are those of ``QA.ask``: bad questions are refused in the caller's thread with the
 same ``QuestionError`` (never poisoning a batch), answers are cached, and the result for a

@@ -15,7 +15,9 @@ import socket
 import sys
 
 MALLOC_ARENAS = 2
-"""glibc malloc arenas for the server: measured flat memory under 20 clients (DESIGN.md)."""
+"""glibc malloc arenas for the server. A cheap bound on per-thread heaps (DESIGN.md); on its own
+it did not flatten the memory creep under load (``bench/RESULTS.md``, Load, tried and not
+kept as the fix), so it stays as a bound, not as the remedy."""
 
 
 def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:

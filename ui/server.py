@@ -7,8 +7,10 @@ concurrent questions from either route share a model call) and one port.
 Why the batcher and few threads: the model is the cost, and ``ask_many`` embeds a batch for
 about the price of a few single questions. The JSON route never blocks a thread (it awaits
 the batcher); the page's events wait on it in a small, bounded thread pool. The model and
-the ranking run on the batcher's one thread, which also keeps glibc's per-thread malloc
-arenas (the measured memory creep) few; ``limit_malloc_arenas`` bounds them outright.
+the ranking run on the batcher's one thread. Memory stays flat under load for three reasons
+measured in ``bench/RESULTS.md`` (Load): the page's session callback is never deep-copied with
+the engine (``ui.app.SessionCloser``), batches are padded to a few shapes
+(``index.encoder.PAD_TO_MULTIPLE``), and the weights are read in at load.
 
 Errors a caller can fix get a status (400 bad question, 413 body too large, 422 malformed
 request) and a JSON body ``{"error": "..."}`` with one sentence; each is logged as one line.
