@@ -61,9 +61,11 @@ from qa.evaluation import (
 )
 from qa.question import clean_question
 from qa.ranking import (
+    CONTEXT_FEATURES,
     EVIDENCE,
     FEATURES,
     LATE_FEATURES,
+    WITHOUT_CONTEXT_ROWS,
     WITHOUT_LATE_INTERACTION,
     RankingWeights,
     SentenceScores,
@@ -112,12 +114,15 @@ class Article:
                   for t, v, q in zip(texts, vectors, tokens, strict=True)]
         return cls(eval_set.name, index, questions, texts, vectors, tokens, scores)
 
-    def groups(self, late: bool = True) -> list[Group]:
+    def groups(self, late: bool = True, context: bool = True) -> list[Group]:
         """Answerable questions with at least one sentence containing the answer.
 
         ``late=False`` zeroes the late-interaction columns: the fit then leaves their
-        weights at zero (the model without the feature, for comparison and fallback).
+        weights at zero (the model without the feature, for comparison and fallback);
+        ``context=False`` zeroes only the in-context ones (an index of format 2).
         """
+        dropped = [FEATURES.index(n) for n in (LATE_FEATURES if not late else
+                                               CONTEXT_FEATURES if not context else ())]
         sentences = [self.index.sentence_text(i) for i in range(len(self.index.sentences))]
         result = []
         for question, scores in zip(self.questions, self.scores, strict=True):
@@ -125,9 +130,9 @@ class Article:
                 positive = np.array([contains_answer(s, question.answers) for s in sentences])
                 if positive.any():
                     features = scores.features
-                    if not late:
+                    if dropped:
                         features = features.copy()
-                        features[:, [FEATURES.index(n) for n in LATE_FEATURES]] = 0.0
+                        features[:, dropped] = 0.0
                     result.append(Group(features, positive))
         return result
 
@@ -156,9 +161,9 @@ class Article:
         return [peer(text, vector, TOP_K) for text, vector in zip(self.texts, self.vectors, strict=True)]
 
 
-def fit_weights(train: Sequence[Article], late: bool = True) -> RankingWeights:
+def fit_weights(train: Sequence[Article], late: bool = True, context: bool = True) -> RankingWeights:
     """Fusion weights, then the abstention model and threshold, all on ``train`` only."""
-    fusion = fit_fusion([g for article in train for g in article.groups(late)], l2=FUSION_L2)
+    fusion = fit_fusion([g for article in train for g in article.groups(late, context)], l2=FUSION_L2)
     weights = RankingWeights.from_vectors(fusion)
     evidence, labels = zip(*(article.best_evidence(weights) for article in train), strict=True)
     x, y = np.concatenate(evidence), np.concatenate(labels)
@@ -218,6 +223,7 @@ def run(data: Path, speech_questions: Path, params: ChunkingParams) -> tuple[str
     ours: list[QuestionResult] = []
     squad_answers: list[tuple[Answer, EvalQuestion]] = []
     no_late: list[QuestionResult] = []
+    no_context: list[QuestionResult] = []
     dense_abstaining: list[QuestionResult] = []
     per_fold: list[str] = []
     for number, test in enumerate(articles):
@@ -228,6 +234,10 @@ def run(data: Path, speech_questions: Path, params: ChunkingParams) -> tuple[str
         results = evaluate(fold_answers, test.questions)
         ours += results
         per_fold.append(row(f"speech-qa, tested on {test.name}", summarise(results), True))
+        no_context_results = evaluate(test.answers(fit_weights(train, context=False)), test.questions)
+        no_context += no_context_results
+        per_fold.append(row(f"speech-qa without context rows, tested on {test.name}",
+                            summarise(no_context_results), True))
         without = fit_weights(train, late=False)
         no_late_results = evaluate(test.answers(without), test.questions)
         no_late += no_late_results
@@ -304,6 +314,8 @@ def run(data: Path, speech_questions: Path, params: ChunkingParams) -> tuple[str
         "",
         HEADER,
         row("**speech-qa** (cross-validated)", summarise(ours), True),
+        row("speech-qa without context rows (cross-validated; format 2 indexes, the ranking "
+            "before 2026-12-01)", summarise(no_context), True),
         row("speech-qa without late interaction (cross-validated; big corpora)", summarise(no_late), True),
         row(labels["bm25"], summarise(peers["bm25"]), False),
         row(labels["dense"], summarise(peers["dense"]), False),
@@ -324,6 +336,8 @@ def run(data: Path, speech_questions: Path, params: ChunkingParams) -> tuple[str
         "",
         HEADER,
         row("**speech-qa**", summarise(speech_ours), True),
+        row("speech-qa without context rows (`WITHOUT_CONTEXT_ROWS`, the ranking before 2026-12-01)",
+            summarise(evaluate(speech.answers(WITHOUT_CONTEXT_ROWS), speech.questions)), True),
         row("speech-qa without late interaction (`WITHOUT_LATE_INTERACTION`)",
             summarise(evaluate(speech.answers(WITHOUT_LATE_INTERACTION), speech.questions)), True),
         *(row(labels[name], summarise(evaluate(speech.peer_answers(peer), speech.questions)), False)
@@ -341,6 +355,8 @@ def run(data: Path, speech_questions: Path, params: ChunkingParams) -> tuple[str
         "",
         HEADER,
         row("**speech-qa**", summarise(paraphrase_ours), True),
+        row("speech-qa without context rows (`WITHOUT_CONTEXT_ROWS`, the ranking before 2026-12-01)",
+            summarise(evaluate(paraphrase.answers(WITHOUT_CONTEXT_ROWS), paraphrase.questions)), True),
         *(row(labels[name], summarise(evaluate(paraphrase.peer_answers(peer), paraphrase.questions)), False)
           for name, peer in (("bm25", lambda t, v, k: bm25_answer(paraphrase.index, t, v, k)),
                              ("dense", lambda t, v, k: dense_answer(paraphrase.index, t, v, k)),

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 import numpy as np
 
+from index.context import context_texts, distinct_contexts, previous_in_paragraph, with_context_rows
 from index.encoder import Encoder, token_encoder
 from index.errors import IndexBuildError
 from index.layout import LATE_INTERACTION_MAX_SENTENCES
@@ -128,6 +129,8 @@ def build_index(
     # The stage bar is the one bar a person sees: no nested per-batch bar of the model.
     show_progress = False
     token_rows: list[np.ndarray] = []
+    in_context: list[str | None] = []
+    pair_row_of: dict[str, np.ndarray] = {}
     try:
         if tokens_from is None:
             vectors = encoder.encode(list(unique), batch_size=batch_size, show_progress=show_progress)
@@ -141,6 +144,13 @@ def build_index(
             tail = encoder.encode(texts[n_sentence_texts:], batch_size=batch_size,
                                   show_progress=show_progress)
             vectors = np.concatenate([head, tail.reshape(-1, head.shape[1])])
+            # Each sentence that follows another in its paragraph, read with it (format 3).
+            in_context = context_texts(sentence_texts, previous_in_paragraph(sentences))
+            pairs = distinct_contexts(in_context)
+            if pairs:
+                _, pair_rows = tokens_from.encode_with_tokens(pairs, batch_size=batch_size,
+                                                              show_progress=show_progress)
+                pair_row_of = dict(zip(pairs, pair_rows, strict=True))
     finally:
         progress.stage("bm25")
         (sentence_terms, sentence_bm25), (passage_terms, passage_bm25) = lexical.result()
@@ -157,11 +167,12 @@ def build_index(
     sentence_tokens: np.ndarray | None = None
     offsets: np.ndarray | None = None
     if tokens_from is not None:
-        per_sentence = [token_rows[unique[t]] for t in sentence_texts]
+        per_sentence = [with_context_rows(token_rows[unique[t]], pair_row_of.get(c) if c else None)
+                        for t, c in zip(sentence_texts, in_context, strict=True)]
         offsets = np.zeros(len(per_sentence) + 1, dtype=np.int64)
         np.cumsum([len(rows) for rows in per_sentence], out=offsets[1:])
         sentence_tokens = np.concatenate(per_sentence).astype(np.float16)
-        del token_rows, per_sentence
+        del token_rows, per_sentence, pair_row_of
     stamp = added_at or now()
     entries = [DocumentEntry.of(document, stamp, *counts) for document, counts
                in zip(documents, document_counts(documents, sentences, passages), strict=True)]

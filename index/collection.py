@@ -42,7 +42,7 @@ from typing import Any
 from index.atomic import fsync_dir, fsync_tree, parent_lock
 from index.encoder import Encoder
 from index.errors import IndexBuildError
-from index.layout import LATE_INTERACTION_MAX_SENTENCES, MANIFEST, SEGMENTS_DIR
+from index.layout import FORMAT_VERSION, LATE_INTERACTION_MAX_SENTENCES, MANIFEST, SEGMENTS_DIR
 from index.manifest import checked_manifest, file_hashes, read_entries
 from index.progress import BuildProgress
 from index.records import DocumentEntry, collection_hash, now, text_hash
@@ -274,7 +274,9 @@ def _append_segment(target: Path, manifest: dict[str, Any], part: CorpusIndex,
         late = manifest["late_interaction"] is True and part.sentence_tokens is not None
         vector_indexes = {table: {**info, "count": counts[table]}
                           for table, info in manifest["segments"][0]["vector_indexes"].items()}
-        updated = dict(manifest, counts=counts, late_interaction=late, updated_at=now(),
+        # The new segment may hold format 3 token blocks: an older program must refuse it.
+        updated = dict(manifest, format_version=FORMAT_VERSION, counts=counts,
+                       late_interaction=late, updated_at=now(),
                        corpus_hash=collection_hash(entries), vector_indexes=vector_indexes,
                        documents=[asdict(entry) for entry in entries],
                        segments=[*manifest["segments"], {

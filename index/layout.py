@@ -16,7 +16,9 @@ Layout of an index directory (all readable, none pickled):
 - ``sentence_tokens.npy`` / ``sentence_token_offsets.npy`` (only when the manifest says
   ``"late_interaction": true``): every sentence's normalised MiniLM token vectors as one
   float16 ``(total_tokens, dim)`` array, and int64 offsets (sentence i is rows
-  ``offsets[i]:offsets[i+1]``), for late-interaction (MaxSim) ranking.
+  ``offsets[i]:offsets[i+1]``), for late-interaction (MaxSim) ranking. From format 3, a
+  sentence that follows another in its paragraph has, after its own rows, one all-zero row
+  and the rows of that sentence and itself encoded together (``index.context``).
 - ``segments/<name>/`` (format 2, written by ``add``): more table sets of the same kind.
 """
 
@@ -25,10 +27,13 @@ from __future__ import annotations
 import re
 
 FORMAT_NAME = "speech-qa-index"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 #: Format 1 (one table set, bm25s score files) still loads; ``add`` and ``remove`` rewrite
-#: it as format 2 (term counts instead of scores, so BM25 follows the collection).
-READABLE_VERSIONS = (1, 2)
+#: it as format 2 (term counts instead of scores, so BM25 follows the collection). Format 3
+#: adds sentence-in-context rows to the token blocks; a format 2 index reads as one without
+#: them (its sentences rank as if each opened its paragraph). The number changed so that an
+#: older program refuses a format 3 index instead of misreading its token blocks.
+READABLE_VERSIONS = (1, 2, 3)
 SEGMENTS_DIR = "segments"
 SEGMENT_PATTERN = re.compile(r"segments/[0-9]{6}-[0-9a-f]{8}")
 MANIFEST = "manifest.json"

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from index import CorpusIndex, Encoder, PassageRecord, SentenceRecord, collection_hash, tokenize
+from index.context import context_texts, distinct_contexts, previous_in_paragraph, with_context_rows
 from index.encoder import token_encoder
 from index.lexical import TermPostings, UnionLexicalIndex
 from index.store import LATE_INTERACTION_MAX_SENTENCES
@@ -58,7 +59,9 @@ class IndexedDocument:
         passage_vectors: ``(len(passages), dim)``.
         sentence_terms: BM25 term frequencies of its sentences.
         passage_terms: BM25 term frequencies of its passages.
-        sentence_tokens: float16 token vectors of every sentence, flat, or None.
+        sentence_tokens: float16 token blocks of every sentence, flat, or None (its own
+            rows, then a zero row and its rows read with the sentence before it when it has
+            one: ``index.context``).
         token_counts: Token rows of each sentence (with ``sentence_tokens``), or None.
     """
 
@@ -88,6 +91,18 @@ class SplitDocument:
         unique = dict.fromkeys(text[s.start:s.end] for s in self.sentences)
         unique.update(dict.fromkeys(text[p.start:p.end] for p in self.passages))
         return list(unique)
+
+    @property
+    def context_texts(self) -> list[str | None]:
+        """Each sentence with the one before it in its paragraph (None: it opens one)."""
+        text = self.document.text
+        return context_texts([text[s.start:s.end] for s in self.sentences],
+                             previous_in_paragraph(self.sentences))
+
+    @property
+    def texts_to_embed(self) -> int:
+        """Forward passes an upload of this document costs with token vectors (progress total)."""
+        return len(self.texts) + len(distinct_contexts(self.context_texts))
 
 
 class StackedRows:
@@ -205,6 +220,14 @@ def index_document(split: SplitDocument, encoder: Encoder, *, with_tokens: bool,
     head, head_tokens = _encode_sorted(sentence_unique, with_token_rows if tokens_from else plain,
                                        on_texts, cancelled)
     tail, _ = _encode_sorted(passage_only, plain, on_texts, cancelled)
+    in_context = split.context_texts
+    pairs = distinct_contexts(in_context)
+    pair_rows: list[np.ndarray] = []
+    if tokens_from is not None and pairs:
+        _, pair_rows = _encode_sorted(pairs, with_token_rows, on_texts, cancelled)
+    else:
+        on_texts(len(pairs))  # not needed here: counted as done, so progress reaches its end
+    pair_row_of = dict(zip(pairs, pair_rows, strict=False))
     row = {t: i for i, t in enumerate(sentence_unique)}
     row.update({t: len(sentence_unique) + i for i, t in enumerate(passage_only)})
     dimension = encoder.dimension
@@ -212,7 +235,8 @@ def index_document(split: SplitDocument, encoder: Encoder, *, with_tokens: bool,
     sentence_tokens: np.ndarray | None = None
     counts: np.ndarray | None = None
     if tokens_from is not None:
-        per_sentence = [head_tokens[row[t]] for t in sentence_texts]
+        per_sentence = [with_context_rows(head_tokens[row[t]], pair_row_of.get(c) if c else None)
+                        for t, c in zip(sentence_texts, in_context, strict=True)]
         counts = np.array([len(rows) for rows in per_sentence], dtype=np.int64)
         sentence_tokens = (np.concatenate(per_sentence) if per_sentence
                            else np.zeros((0, dimension), dtype=np.float16)).astype(np.float16)

@@ -21,7 +21,10 @@ question's embedding, made by the caller):
    its best cosine with any token of the sentence, averaged over question tokens), which
    sees word-level matches (names, numbers, paraphrased terms) a single sentence vector
    blurs.  It is computed only for the ``LATE_CANDIDATES`` best sentences by the other
-   features; the rest get the lowest candidate value.
+   features; the rest get the lowest candidate value.  A second MaxSim reads the
+   sentence encoded together with the one before it in its paragraph (``index.context``:
+   a sentence that says only "this project" carries its subject there), for the
+   ``PAIR_CANDIDATES`` best.
 4. A logistic model on a sentence's evidence (raw cosine, coverage of the question's
    words, whether the corpus knows those words at all, fused margin over the runner-up)
    gives a calibrated confidence; the answer is ``None`` below ``threshold``.
@@ -43,6 +46,7 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 
 from index import CorpusIndex, tokenize
+from index.context import own_ends
 from qa.candidates import (
     DEFAULT_POOL,
     FULL_RANKING_MAX_SENTENCES,
@@ -63,13 +67,21 @@ FEATURES: tuple[str, ...] = (
     "passage_dense_z", "sentence_bm25_z", "dense_rank", "bm25_rank",
     "previous_rank", "next_rank", "paragraph_start", "centred_dense", "centred_passage",
     "cue_date", "cue_number", "cue_person", "cue_place", "maxsim", "maxsim_z",
+    "pair_maxsim", "pair_maxsim_z",
 )
 
 #: Late-interaction columns (zero when the index or the encoder has no token vectors).
-LATE_FEATURES: tuple[str, ...] = ("maxsim", "maxsim_z")
+LATE_FEATURES: tuple[str, ...] = ("maxsim", "maxsim_z", "pair_maxsim", "pair_maxsim_z")
+
+#: The sentence-in-context columns (zero when the index has no context rows: format 2).
+CONTEXT_FEATURES: tuple[str, ...] = ("pair_maxsim", "pair_maxsim_z")
 
 #: Sentences (best by the other features) whose MaxSim is computed for one question.
 LATE_CANDIDATES = 200
+
+#: Of those, the best this many also get the in-context MaxSim (its rows are about 2.6
+#: times a sentence's own: previous sentence and sentence together).
+PAIR_CANDIDATES = 50
 
 #: Columns of ``SentenceScores.evidence``: inputs of the abstention model.
 EVIDENCE: tuple[str, ...] = ("dense", "passage_dense", "coverage", "corpus_coverage", "margin",
@@ -114,6 +126,8 @@ class RankingWeights:
     w_cue_place: float = 0.1481
     w_maxsim: float = 0.1962
     w_maxsim_z: float = 1.173
+    w_pair_maxsim: float = 0.0
+    w_pair_maxsim_z: float = 0.0
     highlight_margin: float = 0.69
     """Also highlight a sentence of the passage whose fused log-odds is within this of the
     driver's (ln 2: at least half as likely to be the answer)."""
@@ -557,7 +571,51 @@ def late_interaction(index: CorpusIndex, question_tokens: np.ndarray | None,
     if tokens is None or offsets is None or question_tokens is None or len(question_tokens) == 0 \
             or candidates.size == 0:
         return None
-    starts, ends = offsets[candidates], offsets[candidates + 1]
+    return _maxsim(index, tokens, question_tokens, offsets[candidates], _own_ends(index)[candidates])
+
+
+def context_interaction(index: CorpusIndex, question_tokens: np.ndarray | None,
+                        candidates: np.ndarray) -> np.ndarray | None:
+    """MaxSim over each candidate read with the sentence before it (``index.context``), or None.
+
+    A sentence that opens its paragraph (or an index without context rows) is scored on its
+    own rows: read alone, its text is the pair's.
+    """
+    tokens, offsets = index.sentence_tokens, index.sentence_token_offsets
+    if tokens is None or offsets is None or question_tokens is None or len(question_tokens) == 0 \
+            or candidates.size == 0:
+        return None
+    own_end = _own_ends(index)[candidates]
+    block_end = offsets[candidates + 1]
+    has_pair = block_end > own_end + 1
+    starts = np.where(has_pair, own_end + 1, offsets[candidates])
+    ends = np.where(has_pair, block_end, own_end)
+    return _maxsim(index, tokens, question_tokens, starts, ends)
+
+
+_OWN_ENDS: weakref.WeakKeyDictionary[CorpusIndex, np.ndarray] = weakref.WeakKeyDictionary()
+
+
+def _own_ends(index: CorpusIndex) -> np.ndarray:
+    """Where each sentence's own token rows end (``index.context.own_ends``), once per index."""
+    cached = _OWN_ENDS.get(index)
+    if cached is None:
+        assert index.sentence_token_offsets is not None
+        cached = own_ends(index.sentence_tokens, index.sentence_token_offsets)
+        _OWN_ENDS[index] = cached
+    return cached
+
+
+def has_context_rows(index: CorpusIndex) -> bool:
+    """Whether any sentence of the index has in-context token rows (format 3)."""
+    offsets = index.sentence_token_offsets
+    return index.sentence_tokens is not None and offsets is not None and \
+        bool((_own_ends(index) < offsets[1:]).any())
+
+
+def _maxsim(index: CorpusIndex, tokens: np.ndarray, question_tokens: np.ndarray,
+            starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Mean over question tokens of the best cosine within rows ``starts[i]:ends[i]``."""
     lengths = ends - starts
     firsts = np.cumsum(lengths) - lengths
     rows = np.repeat(starts - firsts, lengths) + np.arange(int(lengths.sum()))
@@ -566,7 +624,7 @@ def late_interaction(index: CorpusIndex, question_tokens: np.ndarray | None,
         gathered = gathered.astype(np.float32)
     # One matrix-vector product per question token, not one matrix product: on a shared
     # 2-core box a small multi-threaded GEMM spends ~10 ms synchronising threads, GEMV ~0.1 ms.
-    total = np.zeros(candidates.size, dtype=np.float32)
+    total = np.zeros(starts.size, dtype=np.float32)
     for token in np.asarray(question_tokens, dtype=np.float32):
         total += np.maximum.reduceat(gathered @ token, firsts)
     return total / len(question_tokens)
@@ -599,11 +657,21 @@ def _add_late_features(index: CorpusIndex, features: np.ndarray, ids: np.ndarray
     if maxsim is None:
         return
     column = FEATURES.index("maxsim")
-    floor = float(maxsim.min())
-    features[:, column] = floor
-    features[candidates, column] = maxsim
-    spread = float(maxsim.std())
-    z = (maxsim - float(maxsim.mean())) / spread if spread > 1e-6 else np.zeros_like(maxsim)
+    _fill(features, column, candidates, maxsim)
+    if not has_context_rows(index):
+        return
+    best = candidates[:PAIR_CANDIDATES]
+    pair = context_interaction(index, question_tokens, ids[best])
+    if pair is not None:
+        _fill(features, FEATURES.index("pair_maxsim"), best, pair)
+
+
+def _fill(features: np.ndarray, column: int, candidates: np.ndarray, values: np.ndarray) -> None:
+    """A score and its z-score over the candidates; the rest get the candidates' lowest."""
+    features[:, column] = float(values.min())
+    features[candidates, column] = values
+    spread = float(values.std())
+    z = (values - float(values.mean())) / spread if spread > 1e-6 else np.zeros_like(values)
     features[:, column + 1] = float(z.min())
     features[candidates, column + 1] = z
 
@@ -633,8 +701,11 @@ def rank(index: CorpusIndex, question: str, question_vector: np.ndarray, top_k: 
         keep_highlights: For measuring the ranking apart from abstention only (see
             ``answer_from_scores``); every user-facing surface leaves it False.
     """
-    if not has_late_interaction(index, question_tokens) and weights == RankingWeights():
-        weights = WITHOUT_LATE_INTERACTION
+    if weights == RankingWeights():
+        if not has_late_interaction(index, question_tokens):
+            weights = WITHOUT_LATE_INTERACTION
+        elif not has_context_rows(index):
+            weights = WITHOUT_CONTEXT_ROWS
     scores = score_sentences(index, question, question_vector, weights, question_tokens, full_ranking_max)
     return answer_from_scores(index, question, scores, top_k, weights, keep_highlights)
 
@@ -744,7 +815,26 @@ WITHOUT_LATE_INTERACTION = RankingWeights(
     w_bm25_rank=0.2831, w_previous_rank=0.3719, w_next_rank=-0.3697,
     w_paragraph_start=-0.3161, w_centred_dense=0.4762, w_centred_passage=0.2769,
     w_cue_date=0.2607, w_cue_number=0.1992, w_cue_person=0.3036, w_cue_place=0.2076,
-    w_maxsim=0.0, w_maxsim_z=0.0, highlight_margin=0.69, a_bias=-4.181, a_dense=5.756,
+    w_maxsim=0.0, w_maxsim_z=0.0, w_pair_maxsim=0.0, w_pair_maxsim_z=0.0, highlight_margin=0.69,
+    a_bias=-4.181, a_dense=5.756,
     a_passage_dense=5.22, a_coverage=0.0, a_corpus_coverage=0.0, a_margin=0.0, a_topic=2.571,
     a_dense_z=0.0, a_best_coverage=0.0, a_bm25=0.0, a_maxsim=0.0, threshold=0.3229,
+)
+
+
+#: The model fitted with token vectors but without the in-context columns (the shipped
+#: defaults of 2026-11-30, CV SQuAD sent@1 0.822): used for an index of format 2 (no
+#: context rows), so an index built before format 3 ranks exactly as it did.
+WITHOUT_CONTEXT_ROWS = RankingWeights(
+    w_sentence_dense=-0.0004516, w_sentence_dense_z=-0.4032, w_passage_dense=0.1236,
+    w_previous_dense=0.09204, w_next_dense=0.05841, w_sentence_bm25=0.2387, w_passage_bm25=0.7934,
+    w_previous_bm25=0.3235, w_next_bm25=0.3026, w_coverage=0.2959, w_left_coverage=0.5031,
+    w_right_coverage=0.2648, w_length=0.0611, w_novel_words=0.01795, w_passage_dense_z=1.025,
+    w_sentence_bm25_z=0.2923, w_dense_rank=0.3923, w_bm25_rank=0.2951, w_previous_rank=0.4181,
+    w_next_rank=-0.3283, w_paragraph_start=-0.2674, w_centred_dense=0.3271,
+    w_centred_passage=0.2744, w_cue_date=0.2025, w_cue_number=0.1478, w_cue_person=0.2209,
+    w_cue_place=0.1481, w_maxsim=0.1962, w_maxsim_z=1.173, w_pair_maxsim=0.0, w_pair_maxsim_z=0.0,
+    highlight_margin=0.69, a_bias=-5.285, a_dense=4.517, a_passage_dense=4.215, a_coverage=0,
+    a_corpus_coverage=0, a_margin=0, a_topic=2.114, a_dense_z=0, a_best_coverage=0, a_bm25=0,
+    a_maxsim=4.268, threshold=0.3836,
 )

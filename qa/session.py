@@ -343,7 +343,7 @@ class UploadSession:
             if accepted:
                 params = chunking_of(self.base.index)
                 splits = [split_document(d, params) for d in accepted]
-                job = _Job(self, splits, total=sum(len(s.texts) for s in splits))
+                job = _Job(self, splits, total=sum(s.texts_to_embed for s in splits))
                 if self._work.submit(job):
                     self._jobs.append(job)
                     for document in accepted:
