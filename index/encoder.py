@@ -240,6 +240,24 @@ _default_encoder: BundledEncoder | None = None
 _default_lock = threading.Lock()
 
 
+def token_similarities(table: np.ndarray, question: np.ndarray) -> np.ndarray:
+    """``table @ question`` (token rows x question tokens), float32, on torch's thread pool.
+
+    Why torch and not numpy: the product runs right after the question's forward pass, while
+    torch's OpenMP workers still spin; numpy's own BLAS pool then fights them for the two
+    cores. Measured inside ``QA.ask`` on the speech (192 questions, side by side): the whole
+    ranking took a median 2.5 ms with this product against 3.7 ms with numpy's (p90 3.1
+    against 10.2 ms); numpy limited to one thread: 3.5 ms. Torch is imported lazily, and is
+    already loaded whenever token vectors exist (they come from the model).
+    """
+    import torch
+
+    with torch.no_grad():
+        result = torch.from_numpy(np.ascontiguousarray(table, dtype=np.float32)) @ \
+            torch.from_numpy(np.ascontiguousarray(question, dtype=np.float32))
+    return result.numpy()
+
+
 def default_encoder() -> BundledEncoder:
     """The process-wide bundled encoder (weights load on its first ``encode``)."""
     global _default_encoder

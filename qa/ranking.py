@@ -47,6 +47,7 @@ import numpy as np
 
 from index import CorpusIndex, tokenize
 from index.context import own_ends
+from index.encoder import token_similarities
 from qa.candidates import (
     DEFAULT_POOL,
     FULL_RANKING_MAX_SENTENCES,
@@ -97,52 +98,52 @@ class RankingWeights:
     names after ``w_`` / ``a_`` match ``FEATURES`` / ``EVIDENCE``.
     """
 
-    w_sentence_dense: float = -0.0004516
-    w_sentence_dense_z: float = -0.4032
-    w_passage_dense: float = 0.1236
-    w_previous_dense: float = 0.09204
-    w_next_dense: float = 0.05841
-    w_sentence_bm25: float = 0.2387
-    w_passage_bm25: float = 0.7934
-    w_previous_bm25: float = 0.3235
-    w_next_bm25: float = 0.3026
-    w_coverage: float = 0.2959
-    w_left_coverage: float = 0.5031
-    w_right_coverage: float = 0.2648
-    w_length: float = 0.0611
-    w_novel_words: float = 0.01795
-    w_passage_dense_z: float = 1.025
-    w_sentence_bm25_z: float = 0.2923
-    w_dense_rank: float = 0.3923
-    w_bm25_rank: float = 0.2951
-    w_previous_rank: float = 0.4181
-    w_next_rank: float = -0.3283
-    w_paragraph_start: float = -0.2674
-    w_centred_dense: float = 0.3271
-    w_centred_passage: float = 0.2744
-    w_cue_date: float = 0.2025
-    w_cue_number: float = 0.1478
-    w_cue_person: float = 0.2209
-    w_cue_place: float = 0.1481
-    w_maxsim: float = 0.1962
-    w_maxsim_z: float = 1.173
-    w_pair_maxsim: float = 0.0
-    w_pair_maxsim_z: float = 0.0
+    w_sentence_dense: float = -0.004617
+    w_sentence_dense_z: float = -0.2726
+    w_passage_dense: float = 0.04546
+    w_previous_dense: float = -0.2043
+    w_next_dense: float = 0.1769
+    w_sentence_bm25: float = 0.2009
+    w_passage_bm25: float = 0.4643
+    w_previous_bm25: float = -0.1621
+    w_next_bm25: float = 0.436
+    w_coverage: float = 0.2851
+    w_left_coverage: float = 0.1959
+    w_right_coverage: float = 0.3227
+    w_length: float = 0.02237
+    w_novel_words: float = -0.05405
+    w_passage_dense_z: float = 0.4374
+    w_sentence_bm25_z: float = 0.2468
+    w_dense_rank: float = 0.2581
+    w_bm25_rank: float = 0.2166
+    w_previous_rank: float = -0.1034
+    w_next_rank: float = -0.07703
+    w_paragraph_start: float = -0.1715
+    w_centred_dense: float = 0.244
+    w_centred_passage: float = 0.1344
+    w_cue_date: float = 0.2363
+    w_cue_number: float = 0.109
+    w_cue_person: float = 0.04189
+    w_cue_place: float = 0.1427
+    w_maxsim: float = 0.1184
+    w_maxsim_z: float = 0.5716
+    w_pair_maxsim: float = 0.08263
+    w_pair_maxsim_z: float = 1.363
     highlight_margin: float = 0.69
     """Also highlight a sentence of the passage whose fused log-odds is within this of the
     driver's (ln 2: at least half as likely to be the answer)."""
-    a_bias: float = -5.285
-    a_dense: float = 4.517
-    a_passage_dense: float = 4.215
+    a_bias: float = -5.209
+    a_dense: float = 4.477
+    a_passage_dense: float = 4.356
     a_coverage: float = 0
     a_corpus_coverage: float = 0
     a_margin: float = 0
-    a_topic: float = 2.114
+    a_topic: float = 2.106
     a_dense_z: float = 0
     a_best_coverage: float = 0
     a_bm25: float = 0
-    a_maxsim: float = 4.268
-    threshold: float = 0.3836
+    a_maxsim: float = 4.111
+    threshold: float = 0.372
 
     def vector(self) -> np.ndarray:
         """The fusion weights in ``FEATURES`` order."""
@@ -560,7 +561,9 @@ def late_interaction(index: CorpusIndex, question_tokens: np.ndarray | None,
 
     Vectorised: one matrix product of the candidates' token rows (gathered from the flat
     float16 table via the offsets) with the question's tokens, then a segmented max per
-    sentence (``np.maximum.reduceat``) and the mean over question tokens.
+    sentence (``np.maximum.reduceat``) and the mean over question tokens.  The ranking
+    scores these and ``context_interaction``'s rows in one such product
+    (``_add_late_features``).
 
     Args:
         index: The corpus index (``sentence_tokens`` may be None: late interaction off).
@@ -571,7 +574,20 @@ def late_interaction(index: CorpusIndex, question_tokens: np.ndarray | None,
     if tokens is None or offsets is None or question_tokens is None or len(question_tokens) == 0 \
             or candidates.size == 0:
         return None
-    return _maxsim(index, tokens, question_tokens, offsets[candidates], _own_ends(index)[candidates])
+    return _maxsim(index, tokens, question_tokens, *_own_rows(index, offsets, candidates))
+
+
+def _own_rows(index: CorpusIndex, offsets: np.ndarray, candidates: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Row ranges (starts, ends) of the candidates' own token rows."""
+    return offsets[candidates], _own_ends(index)[candidates]
+
+
+def _pair_rows(index: CorpusIndex, offsets: np.ndarray, candidates: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Row ranges of the candidates read in context (their own rows where they have none)."""
+    own_end = _own_ends(index)[candidates]
+    block_end = offsets[candidates + 1]
+    has_pair = block_end > own_end + 1
+    return np.where(has_pair, own_end + 1, offsets[candidates]), np.where(has_pair, block_end, own_end)
 
 
 def context_interaction(index: CorpusIndex, question_tokens: np.ndarray | None,
@@ -585,12 +601,7 @@ def context_interaction(index: CorpusIndex, question_tokens: np.ndarray | None,
     if tokens is None or offsets is None or question_tokens is None or len(question_tokens) == 0 \
             or candidates.size == 0:
         return None
-    own_end = _own_ends(index)[candidates]
-    block_end = offsets[candidates + 1]
-    has_pair = block_end > own_end + 1
-    starts = np.where(has_pair, own_end + 1, offsets[candidates])
-    ends = np.where(has_pair, block_end, own_end)
-    return _maxsim(index, tokens, question_tokens, starts, ends)
+    return _maxsim(index, tokens, question_tokens, *_pair_rows(index, offsets, candidates))
 
 
 _OWN_ENDS: weakref.WeakKeyDictionary[CorpusIndex, np.ndarray] = weakref.WeakKeyDictionary()
@@ -617,17 +628,24 @@ def _maxsim(index: CorpusIndex, tokens: np.ndarray, question_tokens: np.ndarray,
             starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """Mean over question tokens of the best cosine within rows ``starts[i]:ends[i]``."""
     lengths = ends - starts
+    question = np.asarray(question_tokens, dtype=np.float32).T
+    table = _float32_tokens(index, tokens)
+    if isinstance(table, np.ndarray) and table.dtype == np.float32 and 2 * int(lengths.sum()) >= len(table):
+        # Most of a small table is asked for (a short corpus: every sentence is a candidate):
+        # one product over the whole table, no gathered copy; ``reduceat`` over the pairs
+        # (start, end) reduces each range (a zero row after the table keeps ``end`` in range).
+        similarities = np.vstack([token_similarities(table, question),
+                                  np.zeros((1, question.shape[1]), np.float32)])
+        bounds = np.column_stack([starts, ends]).reshape(-1)
+        return np.maximum.reduceat(similarities, bounds, axis=0)[::2].mean(axis=1, dtype=np.float32)
     firsts = np.cumsum(lengths) - lengths
     rows = np.repeat(starts - firsts, lengths) + np.arange(int(lengths.sum()))
     gathered = _float32_tokens(index, tokens)[rows]
     if gathered.dtype != np.float32:
         gathered = gathered.astype(np.float32)
-    # One matrix-vector product per question token, not one matrix product: on a shared
-    # 2-core box a small multi-threaded GEMM spends ~10 ms synchronising threads, GEMV ~0.1 ms.
-    total = np.zeros(starts.size, dtype=np.float32)
-    for token in np.asarray(question_tokens, dtype=np.float32):
-        total += np.maximum.reduceat(gathered @ token, firsts)
-    return total / len(question_tokens)
+    # One matrix product, rows x question tokens, on torch's pool (``token_similarities``).
+    similarities = token_similarities(gathered, question)
+    return np.maximum.reduceat(similarities, firsts, axis=0).mean(axis=1, dtype=np.float32)
 
 
 #: Keep a float32 copy of the token table when it is at most this big (bytes): converting
@@ -653,17 +671,19 @@ def _add_late_features(index: CorpusIndex, features: np.ndarray, ids: np.ndarray
     """Fill the ``LATE_FEATURES`` columns in place (left at zero when unavailable)."""
     base = features @ weights.vector()
     candidates = np.argsort(-base, kind="stable")[:LATE_CANDIDATES]
-    maxsim = late_interaction(index, question_tokens, ids[candidates])
-    if maxsim is None:
+    tokens, offsets = index.sentence_tokens, index.sentence_token_offsets
+    if tokens is None or offsets is None or question_tokens is None or len(question_tokens) == 0 \
+            or candidates.size == 0:
         return
-    column = FEATURES.index("maxsim")
-    _fill(features, column, candidates, maxsim)
-    if not has_context_rows(index):
-        return
-    best = candidates[:PAIR_CANDIDATES]
-    pair = context_interaction(index, question_tokens, ids[best])
-    if pair is not None:
-        _fill(features, FEATURES.index("pair_maxsim"), best, pair)
+    starts, ends = _own_rows(index, offsets, ids[candidates])
+    best = candidates[:PAIR_CANDIDATES] if has_context_rows(index) else candidates[:0]
+    if best.size:  # both readings in one gather and one matrix product
+        pair_starts, pair_ends = _pair_rows(index, offsets, ids[best])
+        starts, ends = np.concatenate([starts, pair_starts]), np.concatenate([ends, pair_ends])
+    values = _maxsim(index, tokens, question_tokens, starts, ends)
+    _fill(features, FEATURES.index("maxsim"), candidates, values[:candidates.size])
+    if best.size:
+        _fill(features, FEATURES.index("pair_maxsim"), best, values[candidates.size:])
 
 
 def _fill(features: np.ndarray, column: int, candidates: np.ndarray, values: np.ndarray) -> None:

@@ -146,3 +146,15 @@ def test_the_pair_reading_carries_the_previous_sentence_real_model(real_encoder)
     together = context_interaction(index, question_tokens[0], candidates)
     assert alone is not None and together is not None
     assert together[0] > alone[0] + 0.02
+
+
+def test_whole_table_and_gathered_maxsim_agree(fake_encoder) -> None:  # type: ignore[no-untyped-def]
+    """All sentences at once (one product over the whole table) equals one at a time (gathered)."""
+    built = _build(WordTokens(fake_encoder))
+    tokens = np.asarray(fake_encoder.encode(["When", "was", "the", "harbour", "dredged"]))
+    everyone = np.arange(len(built.sentences))
+    for score in (late_interaction, context_interaction):
+        together = score(built, tokens, everyone)
+        alone = [score(built, tokens, np.array([i])) for i in everyone]
+        assert together is not None and all(a is not None for a in alone)
+        np.testing.assert_allclose(together, [a[0] for a in alone], atol=1e-6)  # type: ignore[index]
