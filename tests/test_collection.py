@@ -318,7 +318,7 @@ def test_an_index_of_format_1_loads_and_add_upgrades_it(tmp_path: Path, files: P
     assert [d.source for d in engine.documents] == ["dalian_speech.txt"]
     engine.add([files / "bridge.txt"])
     manifest = json.loads((target / MANIFEST).read_text(encoding="utf-8"))
-    assert manifest["format_version"] == 2 and len(manifest["segments"]) == 1
+    assert manifest["format_version"] == 3 and len(manifest["segments"]) == 1
     docs = [*speech, *read_collection([files / "bridge.txt"]).documents]
     assert answers(QA.load(target, encoder=FakeEncoder())) == answers(fresh(docs, FakeEncoder()))
 

@@ -158,3 +158,28 @@ def test_whole_table_and_gathered_maxsim_agree(fake_encoder) -> None:  # type: i
         alone = [score(built, tokens, np.array([i])) for i in everyone]
         assert together is not None and all(a is not None for a in alone)
         np.testing.assert_allclose(together, [a[0] for a in alone], atol=1e-6)  # type: ignore[index]
+
+
+def test_adding_to_a_format_2_index_writes_format_3_and_mixes_cleanly(
+        tmp_path: Path, fake_encoder) -> None:  # type: ignore[no-untyped-def]
+    """An index from before format 3 keeps its blocks; ``add`` gives the new file context rows and
+    marks the index format 3, so an older program refuses it instead of misreading the blocks."""
+    from index.collection import add_to_index
+
+    encoder = WordTokens(fake_encoder)
+    _format_2(_build(encoder)).save(tmp_path / "idx")
+    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
+    manifest["format_version"] = 2
+    (tmp_path / "idx" / "manifest.json").write_text(json.dumps(manifest))
+    old = CorpusIndex.load(tmp_path / "idx")
+    assert not has_context_rows(old)
+
+    add_to_index(tmp_path / "idx", [Document("more.txt", "more.txt", "Ferries leave daily. They are full.")],
+                 encoder)  # type: ignore[arg-type]
+    assert json.loads((tmp_path / "idx" / "manifest.json").read_text())["format_version"] == 3
+    mixed = CorpusIndex.load(tmp_path / "idx")
+    offsets = mixed.sentence_token_offsets
+    assert offsets is not None
+    ends = _own_ends(mixed)
+    with_pairs = [mixed.sentence_text(i) for i in range(len(mixed.sentences)) if ends[i] < offsets[i + 1]]
+    assert with_pairs == ["They are full."]

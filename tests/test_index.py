@@ -59,7 +59,7 @@ def test_every_span_slices_back(fake_encoder) -> None:  # type: ignore[no-untype
 def test_manifest_records_what_load_checks(tmp_path: Path, fake_encoder) -> None:  # type: ignore[no-untyped-def]
     _build(fake_encoder).save(tmp_path / "idx")
     manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
-    assert manifest["format_version"] == FORMAT_VERSION == 2
+    assert manifest["format_version"] == FORMAT_VERSION == 3
     assert manifest["model"] == {"name": "fake-hashing-encoder", "dimension": 64}
     assert manifest["chunking"] == {"sentences_per_passage": ChunkingParams().sentences_per_passage,
                                     "overlap": ChunkingParams().overlap,
