@@ -636,6 +636,32 @@ TRIED = (
     "in the index format (build, save/load, add/remove, session layers) and refitted weights. It "
     "is the first idea that lifts held-out paraphrases and SQuAD together, and the recommended "
     "next step.",
+    "- Issue 12 round 5 (2026-12-01), **shipped**: round 4's in-context MaxSim in the product. "
+    "Index format 3 (`index/context.py`) stores, after the token rows of each sentence that "
+    "follows another in its paragraph, one zero row and the token vectors of the two sentences "
+    "encoded together, inside the same per-sentence block, so segments, removal and session "
+    "layers move them unchanged; a format 2 index loads and ranks as before "
+    "(`WITHOUT_CONTEXT_ROWS`, the 2026-11-30 weights). The ranking adds `pair_maxsim` and its "
+    "z-score for the best 50 (`PAIR_CANDIDATES`) of the 200 late-interaction candidates, in the "
+    "same matrix product as the own MaxSim. Weights refitted on SQuAD only (the paraphrases, the "
+    "speech's 36 and the tests' 26 never fitted). Same run, with against without: SQuAD CV "
+    "0.822 -> 0.833 (off-topic declined 0.993 -> 0.992), paraphrases 0.574 -> 0.662 (declined "
+    "0.118 -> 0.103), the speech's 36 0.917 -> 0.917, the 26 questions of `tests/test_qa.py` "
+    "0.846 -> 0.808 sent@1 (one fixed, two lost to the following sentence, whose reading "
+    "together with the answer sentence matches too). Tried on the same features and not kept "
+    "(`/tmp` experiment; SQuAD / paraphrases / the 26): the predecessor's own MaxSim as two more "
+    "columns 0.833 / 0.662 / 0.808 (weight near 0); the pair minus the predecessor's own MaxSim "
+    "0.829 / 0.647 / 0.846; the pair minus the larger of both own MaxSims 0.827 / 0.632 / 0.846, "
+    "and in place of the pair columns 0.825 / 0.588 / 0.808. Cost, side by side in one process: "
+    "the speech's index builds in 1.52 s against 1.18 s (median of 4, alternating; one more "
+    "model pass over the sentences), and its token table has 2,669 rows against 1,070. A warm "
+    "`ask()` is unchanged within noise (`bench/perf.py latency --no-peer`, the commit before and "
+    "this one alternating twice: median ratio to a bare encode 1.237 and 1.260 before, 1.184 and "
+    "1.261 after), because two savings came with it: the MaxSim products run on torch's thread "
+    "pool instead of numpy's, which fought torch's spinning workers right after the question's "
+    "forward pass (the whole ranking inside `ask`: 2.5 against 3.7 ms median, p90 3.1 against "
+    "10.2 ms), and BM25 tokenizes without bm25s' per-call progress-bar objects (same tokens, "
+    "`tests/test_lexical.py`).",
 )
 
 

@@ -6,16 +6,22 @@ is for tests about plumbing (offsets, save/load, errors) where the model adds no
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-# Before anything imports the engine: the default index cache must not be the user's.
-os.environ.setdefault("SPEECH_QA_CACHE_DIR", tempfile.mkdtemp(prefix="speech-qa-test-cache-"))
+# Before anything imports the engine: the default index cache must not be the user's, and
+# the one made here leaves with the test run (every test module and server shares it).
+if "SPEECH_QA_CACHE_DIR" not in os.environ:
+    _cache = tempfile.mkdtemp(prefix="speech-qa-test-cache-")
+    os.environ["SPEECH_QA_CACHE_DIR"] = _cache
+    atexit.register(shutil.rmtree, _cache, ignore_errors=True)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 

@@ -9,13 +9,11 @@ import io
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-os.environ.setdefault("SPEECH_QA_CACHE_DIR", tempfile.mkdtemp(prefix="speech-qa-cluster-index-cache-"))
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 # A plain import: `make test` installs the [cluster] extra, so this must run, never skip.

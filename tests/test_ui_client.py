@@ -11,7 +11,6 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,7 +21,6 @@ from typing import Any
 
 import pytest
 
-os.environ.setdefault("SPEECH_QA_CACHE_DIR", tempfile.mkdtemp(prefix="speech-qa-ui-cache-"))
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 gradio_client = pytest.importorskip("gradio_client")
