@@ -41,6 +41,7 @@ BACKUP_SUFFIX = ".previous"
 TOKENS_FILE = "sentence_tokens.npy"
 TOKEN_OFFSETS_FILE = "sentence_token_offsets.npy"
 #: Corpora with at most this many sentences store token vectors (late interaction).
-#: Why a limit: ~15-25 KB per sentence at float16; beyond this the disk, memory and
+#: Why a limit: ~15-25 KB per sentence at float16 read alone, about 2.5 times that with the
+#: in-context rows of format 3 (54 KB per sentence on the speech); beyond this the disk, memory and
 #: build cost grow with little to gain, so big corpora stay exactly as before.
 LATE_INTERACTION_MAX_SENTENCES = 20_000

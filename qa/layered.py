@@ -13,7 +13,7 @@ constructor keeps "the same ranking and confidence as a single index" true by co
 BM25 statistics (IDF, average length), z-scores, ranks and the candidate sample all cover
 the union. The price is memory, measured in ``bench/RESULTS.md``: each session holds a copy
 of the shared corpus' vectors (1.5 KB per sentence and per passage; FAISS owns the union's
-rows). The shared token vectors (late interaction, about 22 KB per sentence) are not copied:
+rows). The shared token vectors (late interaction, 22-55 KB per sentence) are not copied:
 the union reads them through ``StackedRows``. The shared corpus' BM25 tokens are computed once
 per process and shared by every session; BM25 scores the union from per-block term
 frequencies (``index.lexical.UnionLexicalIndex``), so a session adds only its own.
@@ -108,8 +108,8 @@ class SplitDocument:
 class StackedRows:
     """Rows of several 2-D arrays laid end to end, read without copying the parts.
 
-    Why: the union's token-vector table (late interaction, about 22 KB per sentence) would
-    otherwise copy the shared corpus' table into every session (80 MB for 3,500 shared
+    Why: the union's token-vector table (late interaction, 22-55 KB per sentence) would
+    otherwise copy the shared corpus' table into every session (80-190 MB for 3,500 shared
     sentences). The ranking only gathers rows by id (``table[rows]``), reads ``size`` and
     ``dtype``, and converts a small table with ``astype``; those are what this provides.
     """
