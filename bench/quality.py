@@ -668,6 +668,12 @@ TRIED = (
     "EM 0.517 -> 0.502, F1 0.579 -> 0.579; speech short answers 0.781 -> 0.812. Not kept: the bonus "
     "was chosen on the SQuAD articles and this change was prompted by one speech question, and it "
     "lowers SQuAD's exact match; a one-question gain on the 32 is not evidence enough.",
+    "- Issue 12 round 5, abstention (2026-12-01): the best sentence's in-context MaxSim as a fifth "
+    "abstention input (SQuAD-only fit as shipped). Threshold for 0.5% of training answerable "
+    "declined (shipped): SQuAD off-topic declined 0.992 -> 0.997, but paraphrases declined 0.103 -> "
+    "0.132; for 0.2% or 0%: paraphrases declined 0.059, off-topic 0.984 (under the 0.99 floor). Not "
+    "kept: the same trade-off as every abstention change so far; sent@1 unchanged (SQuAD 0.833, "
+    "paraphrases 0.662).",
 )
 
 
