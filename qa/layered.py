@@ -22,6 +22,7 @@ frequencies (``index.lexical.UnionLexicalIndex``), so a session adds only its ow
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
 import weakref
 from collections.abc import Callable, Sequence
@@ -92,9 +93,11 @@ class SplitDocument:
         unique.update(dict.fromkeys(text[p.start:p.end] for p in self.passages))
         return list(unique)
 
-    @property
+    @functools.cached_property
     def context_texts(self) -> list[str | None]:
-        """Each sentence with the one before it in its paragraph (None: it opens one)."""
+        """Each sentence with the one before it in its paragraph (None: it opens one).
+
+        Cached: the upload's progress total and its indexing both read it."""
         text = self.document.text
         return context_texts([text[s.start:s.end] for s in self.sentences],
                              previous_in_paragraph(self.sentences))

@@ -570,11 +570,21 @@ def late_interaction(index: CorpusIndex, question_tokens: np.ndarray | None,
         question_tokens: ``(q, dim)`` normalised token vectors of the question, or None.
         candidates: Sentence ids to score.
     """
+    table = _token_table(index, question_tokens, candidates)
+    if table is None:
+        return None
+    tokens, offsets, question = table
+    return _maxsim(index, tokens, question, *_own_rows(index, offsets, candidates))
+
+
+def _token_table(index: CorpusIndex, question_tokens: np.ndarray | None,
+                 candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The token table, its offsets and the question's tokens, or None: nothing to score."""
     tokens, offsets = index.sentence_tokens, index.sentence_token_offsets
     if tokens is None or offsets is None or question_tokens is None or len(question_tokens) == 0 \
             or candidates.size == 0:
         return None
-    return _maxsim(index, tokens, question_tokens, *_own_rows(index, offsets, candidates))
+    return tokens, offsets, question_tokens
 
 
 def _own_rows(index: CorpusIndex, offsets: np.ndarray, candidates: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -597,31 +607,38 @@ def context_interaction(index: CorpusIndex, question_tokens: np.ndarray | None,
     A sentence that opens its paragraph (or an index without context rows) is scored on its
     own rows: read alone, its text is the pair's.
     """
-    tokens, offsets = index.sentence_tokens, index.sentence_token_offsets
-    if tokens is None or offsets is None or question_tokens is None or len(question_tokens) == 0 \
-            or candidates.size == 0:
+    table = _token_table(index, question_tokens, candidates)
+    if table is None:
         return None
-    return _maxsim(index, tokens, question_tokens, *_pair_rows(index, offsets, candidates))
+    tokens, offsets, question = table
+    return _maxsim(index, tokens, question, *_pair_rows(index, offsets, candidates))
 
 
-_OWN_ENDS: weakref.WeakKeyDictionary[CorpusIndex, np.ndarray] = weakref.WeakKeyDictionary()
+_OWN_ENDS: weakref.WeakKeyDictionary[CorpusIndex, tuple[np.ndarray, bool]] = weakref.WeakKeyDictionary()
 
 
-def _own_ends(index: CorpusIndex) -> np.ndarray:
-    """Where each sentence's own token rows end (``index.context.own_ends``), once per index."""
+def _own_layout(index: CorpusIndex) -> tuple[np.ndarray, bool]:
+    """Where each sentence's own token rows end (``index.context.own_ends``), and whether any
+    sentence has context rows after them: both once per index, not per question."""
     cached = _OWN_ENDS.get(index)
     if cached is None:
-        assert index.sentence_token_offsets is not None
-        cached = own_ends(index.sentence_tokens, index.sentence_token_offsets)
+        offsets = index.sentence_token_offsets
+        assert offsets is not None
+        ends = own_ends(index.sentence_tokens, offsets)
+        cached = (ends, bool((ends < offsets[1:]).any()))
         _OWN_ENDS[index] = cached
     return cached
 
 
+def _own_ends(index: CorpusIndex) -> np.ndarray:
+    """Where each sentence's own token rows end, once per index."""
+    return _own_layout(index)[0]
+
+
 def has_context_rows(index: CorpusIndex) -> bool:
     """Whether any sentence of the index has in-context token rows (format 3)."""
-    offsets = index.sentence_token_offsets
-    return index.sentence_tokens is not None and offsets is not None and \
-        bool((_own_ends(index) < offsets[1:]).any())
+    return index.sentence_tokens is not None and index.sentence_token_offsets is not None and \
+        _own_layout(index)[1]
 
 
 def _maxsim(index: CorpusIndex, tokens: np.ndarray, question_tokens: np.ndarray,
@@ -671,16 +688,16 @@ def _add_late_features(index: CorpusIndex, features: np.ndarray, ids: np.ndarray
     """Fill the ``LATE_FEATURES`` columns in place (left at zero when unavailable)."""
     base = features @ weights.vector()
     candidates = np.argsort(-base, kind="stable")[:LATE_CANDIDATES]
-    tokens, offsets = index.sentence_tokens, index.sentence_token_offsets
-    if tokens is None or offsets is None or question_tokens is None or len(question_tokens) == 0 \
-            or candidates.size == 0:
+    table = _token_table(index, question_tokens, candidates)
+    if table is None:
         return
+    tokens, offsets, question = table
     starts, ends = _own_rows(index, offsets, ids[candidates])
     best = candidates[:PAIR_CANDIDATES] if has_context_rows(index) else candidates[:0]
     if best.size:  # both readings in one gather and one matrix product
         pair_starts, pair_ends = _pair_rows(index, offsets, ids[best])
         starts, ends = np.concatenate([starts, pair_starts]), np.concatenate([ends, pair_ends])
-    values = _maxsim(index, tokens, question_tokens, starts, ends)
+    values = _maxsim(index, tokens, question, starts, ends)
     _fill(features, FEATURES.index("maxsim"), candidates, values[:candidates.size])
     if best.size:
         _fill(features, FEATURES.index("pair_maxsim"), best, values[candidates.size:])
