@@ -676,6 +676,15 @@ TRIED = (
     "0.132; for 0.2% or 0%: paraphrases declined 0.059, off-topic 0.984 (under the 0.99 floor). Not "
     "kept: the same trade-off as every abstention change so far; sent@1 unchanged (SQuAD 0.833, "
     "paraphrases 0.662).",
+    "- Issue 12 round 6, abstention (2026-12-01): rare question words missing from the corpus as "
+    "abstention evidence. Off-topic questions name things the corpus never mentions (*Normans*, "
+    "*Turing*); paraphrased ones mostly miss common words (*behalf*, *appreciation*). Each question "
+    "word absent from the corpus and rarer than Zipf 5.5 in general English (`wordfreq`) scored "
+    "max(0, T - Zipf); their sum and their maximum, T = 4 / 4.5 / 5, as a fifth and sixth input, "
+    "SQuAD-only fit, threshold as shipped: the fit gives them weights of -0.03 to 0.07 (the dense "
+    "inputs already separate SQuAD's off-topic questions); SQuAD off-topic declined 0.992-0.994, "
+    "paraphrases declined 0.103 in every variant (as without). Not kept, and `wordfreq` (58 MB) "
+    "not added (`/tmp/exp8/missing.py`, not committed).",
 )
 
 
