@@ -36,9 +36,12 @@ was were do does did has have had and or not this that these those it its does m
 #: English words).
 _OTHER = _word_set("""
 el la los las del por para con una uno que qué cuándo cuando dónde quién cómo cuál cuánto
+este esta estos estas ese esa trata
 le les des du une est sont avec pour dans qui quoi quand où comment quel quelle combien
+ce cette ces
 der die das den dem im hat und ist sind mit für von wann wo wer wie welche welcher warum nicht ein eine
-il lo gli della delle che chi quando dove come perché sono quale quanto
+dieser diese dieses
+il lo gli della delle che chi quando dove come perché sono quale quanto questo questa cosa
 o os as um uma com não quem onde quando porque qual quanto
 het een en van wat wie waar wanneer hoe welke niet
 """)
@@ -58,7 +61,8 @@ def notice_for(question: str) -> str | None:
     Returns:
         ``NOTICE`` when over a third of its letters are outside the Latin script (Chinese,
         Japanese, Cyrillic, Arabic, ...), or when it has at least two function words of
-        another European language, more than its English ones; otherwise None.
+        another European language, more than its English ones, or Spanish's opening
+        ``¿``/``¡``; otherwise None.
     """
     letters = [c for c in question if c.isalpha()]
     if not letters:
@@ -66,6 +70,8 @@ def notice_for(question: str) -> str | None:
     foreign_script = sum(not is_latin_letter(c) for c in letters)
     if foreign_script * 3 > len(letters):
         return NOTICE
+    if "¿" in question or "¡" in question:
+        return NOTICE  # Spanish punctuation: no English question opens with it
     words = [w.lower() for w in _WORD.findall(question)]
     english = sum(w in _ENGLISH for w in words)
     other = sum(w in _OTHER and w not in _ENGLISH for w in words)

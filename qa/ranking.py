@@ -48,6 +48,7 @@ import numpy as np
 from index import CorpusIndex, tokenize
 from index.context import own_ends
 from index.encoder import token_similarities
+from qa.about import MANY_NOTICE, NO_TITLE_NOTICE, asks_about_document, is_title
 from qa.candidates import (
     DEFAULT_POOL,
     FULL_RANKING_MAX_SENTENCES,
@@ -182,6 +183,7 @@ class _Tables:
     sentence_offset: np.ndarray  # |sentence vector - centre|, to centre similarities
     passage_offset: np.ndarray
     sample: np.ndarray  # fixed sentence ids whose scores stand for the corpus' in candidate mode
+    openings: np.ndarray  # each document's first sentence, in document order
 
 
 class _SentenceFacts:
@@ -291,10 +293,11 @@ def _tables(index: CorpusIndex) -> _Tables:
     centre = index.sentence_vectors.mean(axis=0) if n else np.zeros(index.sentence_vectors.shape[1],
                                                                     dtype=np.float32)
     sample = np.sort(np.random.default_rng(0).choice(n, min(n, _SAMPLE_SIZE), replace=False))
+    openings = np.flatnonzero(np.concatenate([[True], doc[1:] != doc[:-1]])) if n else ids
     tables = _Tables(prev, nxt, first_passage, last_passage, passage_first, passage_last, max(span, 1),
                      _SentenceFacts(index), centre.astype(np.float32),
                      _offset_norms(index.sentence_vectors, centre),
-                     _offset_norms(index.passage_vectors, centre), sample)
+                     _offset_norms(index.passage_vectors, centre), sample, openings)
     _TABLES[index] = tables
     return tables
 
@@ -801,6 +804,8 @@ def answer_from_scores(index: CorpusIndex, question: str, scores: SentenceScores
         covered[scored_rows(passage)] = True
     if not chosen:
         return Answer(question, None, 0.0, ())
+    if asks_about_document(question) and notice_for(question) is None:
+        return _about_document(index, question, tables, chosen, top_k, keep_highlights)
     confidence = confidences(scores.evidence[drivers], weights)
     # The fused ranking orders the passages (it is the better ranker); the displayed score
     # is the calibrated confidence capped by the passage above, so a list never shows a
@@ -808,22 +813,11 @@ def answer_from_scores(index: CorpusIndex, question: str, scores: SentenceScores
     shown_scores = np.minimum.accumulate(confidence)
     passages = []
     for passage_id, driver, score in zip(chosen, drivers, shown_scores, strict=True):
-        record = index.passages[passage_id]
         spans = [driver] + [
             row for row in scored_rows(passage_id).tolist()
             if row != driver and fused[row] >= fused[driver] - weights.highlight_margin
         ]
-        passages.append(Passage(
-            text=index.passage_text(passage_id),
-            source=index.documents[record.doc].source,
-            start=record.start,
-            end=record.end,
-            score=float(score),
-            highlights=tuple(Span(index.sentences[int(ids[row])].start - record.start,
-                                  index.sentences[int(ids[row])].end - record.start) for row in spans),
-            paragraph=record.paragraph + 1,
-            page=index.documents[record.doc].page_of(record.start),
-        ))
+        passages.append(_passage(index, passage_id, float(score), [int(ids[row]) for row in spans]))
     best_confidence = float(confidence[0])
     notice = notice_for(question)
     if notice is not None or best_confidence < weights.threshold:
@@ -839,6 +833,72 @@ def answer_from_scores(index: CorpusIndex, question: str, scores: SentenceScores
         phrase = answer[found.start:found.end]
         phrase_span = Span(offset + found.start, offset + found.end)
     return Answer(question, answer, best_confidence, tuple(passages), phrase, phrase_span)
+
+
+def _passage(index: CorpusIndex, passage_id: int, score: float, highlighted: list[int]) -> Passage:
+    """One shown passage, with the given sentences (ids) highlighted."""
+    record = index.passages[passage_id]
+    return Passage(
+        text=index.passage_text(passage_id),
+        source=index.documents[record.doc].source,
+        start=record.start,
+        end=record.end,
+        score=score,
+        highlights=tuple(Span(index.sentences[s].start - record.start, index.sentences[s].end - record.start)
+                         for s in highlighted),
+        paragraph=record.paragraph + 1,
+        page=index.documents[record.doc].page_of(record.start),
+    )
+
+
+def _opening_passages(tables: _Tables, opening: int, count: int) -> list[int]:
+    """Up to ``count`` passages from a document's start, each beginning after the last ends."""
+    first = int(tables.first_passage[opening])
+    if first < 0:
+        return []
+    doc_end = int(np.searchsorted(tables.openings, opening, side="right"))
+    stop = int(tables.openings[doc_end]) if doc_end < tables.openings.size else tables.first_passage.size
+    found = [first]
+    for passage in range(first + 1, tables.passage_first.size):
+        if len(found) >= count or tables.passage_first[passage] >= stop:
+            break
+        if tables.passage_first[passage] > tables.passage_last[found[-1]]:
+            found.append(passage)
+    return found
+
+
+def _about_document(index: CorpusIndex, question: str, tables: _Tables, chosen: list[int], top_k: int,
+                    keep_highlights: bool) -> Answer:
+    """The answer to a question about the document itself (``qa.about``).
+
+    One document with a title line: the title is the answer (confidence 1: it answers by
+    construction), shown in its passage, followed by the passages that open the document.
+    No title line, or several documents: no answer, a notice saying why, and how each
+    document opens (the ranking's documents first), so the user can ask about one.
+    """
+    if tables.openings.size == 1:
+        opening = int(tables.openings[0])
+        shown = _opening_passages(tables, opening, top_k)
+        if not shown:
+            return Answer(question, None, 0.0, ())
+        title = index.sentence_text(opening)
+        if is_title(title, whole_paragraph=int(tables.next[opening]) == opening):
+            passages = [_passage(index, p, 1.0, [opening] if number == 0 else [])
+                        for number, p in enumerate(shown)]
+            return Answer(question, title.strip(), 1.0, tuple(passages))
+        passages = [_passage(index, p, 0.0, [opening] if number == 0 and keep_highlights else [])
+                    for number, p in enumerate(shown)]
+        return Answer(question, None, 0.0, tuple(passages), notice=NO_TITLE_NOTICE)
+    docs = list(dict.fromkeys(index.passages[p].doc for p in chosen))
+    doc_of_opening = {index.sentences[int(s)].doc: int(s) for s in tables.openings}
+    docs += [d for d in doc_of_opening if d not in docs]
+    passages = []
+    for doc in docs[:top_k]:
+        shown = _opening_passages(tables, doc_of_opening[doc], 1)
+        if shown:
+            passages.append(_passage(index, shown[0], 0.0, [doc_of_opening[doc]] if keep_highlights else []))
+    return Answer(question, None, 0.0, tuple(passages),
+                  notice=MANY_NOTICE.format(count=tables.openings.size))
 
 
 #: The model fitted without the late-interaction feature (cross-validated SQuAD sent@1

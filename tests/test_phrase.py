@@ -72,6 +72,9 @@ def test_question_in_chinese_gets_a_notice_and_passages(engine: QA) -> None:
     "¿Cuándo ganó Dalian el premio Global 500?",
     "Quand est-ce que Dalian a reçu le prix?",
     "Wann hat Dalian den Preis bekommen?",
+    "¿De qué trata este discurso?",  # one function word, but Spanish punctuation
+    "De qué trata este discurso",
+    "Di cosa parla questo discorso?",
 ])
 def test_other_languages_are_noticed(question: str) -> None:
     assert notice_for(question) == NOTICE
@@ -83,6 +86,8 @@ def test_other_languages_are_noticed(question: str) -> None:
     "Was the project in Kitakyushu a success?",
     "What did JICA send?",
     "Où?",  # too little to tell: answered as usual
+    "What did Maciot de Bethencourt buy?",  # a name's particle is not another language
+    "What is this speech about?",
 ])
 def test_english_questions_get_no_notice(question: str) -> None:
     assert notice_for(question) is None
