@@ -685,6 +685,31 @@ TRIED = (
     "inputs already separate SQuAD's off-topic questions); SQuAD off-topic declined 0.992-0.994, "
     "paraphrases declined 0.103 in every variant (as without). Not kept, and `wordfreq` (58 MB) "
     "not added (`/tmp/exp8/missing.py`, not committed).",
+    "- Answer phrase, round 3 (2026-12-01; written on Normans + complexity, Southern_California "
+    "held out and seen only as totals; coverage / EM / F1 on Normans + complexity, baseline "
+    "0.556 / 0.564 / 0.618). With the right sentence, some candidate the rules already make "
+    "scores well (best-candidate F1: THING 0.839 vs 0.643 given, PERSON 1.0 vs 0.757, PLACE 0.900 vs "
+    "0.700): the loss is in choosing, not finding. Measured, none kept: (a) soft shared words from "
+    "the model's token vectors (a sentence word restates the question when its best cosine to a "
+    "question content token is >= tau), tau 0.45-0.7: F1 0.545-0.606; contextual cosines match "
+    "near-paraphrases weakly (*kicked out* / *forced* 0.48) while function words score 0.4-0.5. "
+    "(b) A bonus for the candidate's similarity to the *what/which* noun, weights 0.5-3: F1 "
+    "0.618-0.587. (c) A penalty for candidates that restate the question (mean cosine), inside "
+    "the score or as a re-ranker: F1 0.599-0.641, the gain only from fewer phrases (coverage "
+    "0.433). (d) A learned ranker over each question's candidates (15 rule features + 5 "
+    "token-vector features, softmax with F1 as soft target), trained on one article and tested "
+    "on the other: 0.527-0.584 vs the rules' 0.580, and 0.455-0.484 vs 0.513. (e) *who* "
+    "subject/object role bonus 0-2: F1 0.618-0.612. (f) A minimum score for PERSON/PLACE "
+    "phrases, 0-1.5: F1 up to 0.639 at coverage 0.515. (g) No phrase when the question's MaxSim "
+    "over the answer sentence is under 0.5-0.65: F1 0.623-0.693 at coverage 0.546-0.355; at 0.55 "
+    "all three articles 0.596 / 0.539 / 0.599 (coverage under the 0.60 target), speech short "
+    "answers 0.781 -> 0.750. (h) A rule bundle from the two articles' errors (no person after "
+    "*in/at/into*, keep the question's leading words in a noun phrase, extend a name by up to "
+    "three lower-case nouns, drop a trailing word before a determiner): Normans + complexity "
+    "0.567 / 0.584 / 0.636 but held-out Southern_California 0.761 / 0.460 / 0.534 -> 0.811 / "
+    "0.432 / 0.507, all three 0.660 / 0.513 / 0.576. Without a tagger or a reader, word-position "
+    "rules do not reach F1 0.65 (no POS tagger or reader model installs from the registry; a "
+    "third party's re-upload of a spaCy model was not taken).",
 )
 
 
