@@ -710,6 +710,14 @@ TRIED = (
     "0.432 / 0.507, all three 0.660 / 0.513 / 0.576. Without a tagger or a reader, word-position "
     "rules do not reach F1 0.65 (no POS tagger or reader model installs from the registry; a "
     "third party's re-upload of a spaCy model was not taken).",
+    "- Issue 12 round 6, ranking (2026-12-01): MaxSim over the question's content tokens only "
+    "(its word pieces minus wh-words, auxiliaries, articles and other function words), own and "
+    "in-context MaxSim alike, SQuAD-only fit (SQuAD CV / off-topic declined | paraphrases sent@1 / "
+    "declined | speech 36 | tests' 26): all tokens (shipped) 0.833 / 0.992 | 0.676 / 0.088 | 0.917 | "
+    "0.808; content tokens 0.839 / 0.986 | 0.662 / 0.118 | 0.944 | 0.808; all but wh-words and "
+    "do/does/did 0.844 / 0.995 | 0.676 / 0.118 | 0.917 | 0.731. Not kept: no gain on the "
+    "paraphrases, more of them declined, and the off-topic floor or the tests' 26 lost "
+    "(`/tmp/exp8/qtok.py`, not committed).",
 )
 
 
