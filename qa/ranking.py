@@ -57,7 +57,15 @@ from qa.candidates import (
 )
 from qa.cues import TYPED, question_type, sentence_types
 from qa.language import notice_for
-from qa.phrase import find_phrase
+from qa.phrase import (
+    EVIDENCE_TYPES,
+    PhraseType,
+    find_phrase,
+    holds_asked,
+    phrase_type,
+    question_stems,
+    typed_spans,
+)
 from qa.types import Answer, Passage, Span
 
 #: Order of the columns of ``SentenceScores.features`` (and of ``RankingWeights.vector``).
@@ -68,14 +76,17 @@ FEATURES: tuple[str, ...] = (
     "passage_dense_z", "sentence_bm25_z", "dense_rank", "bm25_rank",
     "previous_rank", "next_rank", "paragraph_start", "centred_dense", "centred_passage",
     "cue_date", "cue_number", "cue_person", "cue_place", "maxsim", "maxsim_z",
-    "pair_maxsim", "pair_maxsim_z",
+    "pair_maxsim", "pair_maxsim_z", "typed_pair_z",
 )
 
 #: Late-interaction columns (zero when the index or the encoder has no token vectors).
-LATE_FEATURES: tuple[str, ...] = ("maxsim", "maxsim_z", "pair_maxsim", "pair_maxsim_z")
+LATE_FEATURES: tuple[str, ...] = ("maxsim", "maxsim_z", "pair_maxsim", "pair_maxsim_z", "typed_pair_z")
 
 #: The sentence-in-context columns (zero when the index has no context rows: format 2).
-CONTEXT_FEATURES: tuple[str, ...] = ("pair_maxsim", "pair_maxsim_z")
+#: ``typed_pair_z``: the in-context MaxSim's z-score of a sentence that holds the kind of
+#: thing asked (``qa.phrase.holds_asked``: a date range for *how long*, an amount with a
+#: currency for *how much was spent*, a name the question does not say for *who*), else 0.
+CONTEXT_FEATURES: tuple[str, ...] = ("pair_maxsim", "pair_maxsim_z", "typed_pair_z")
 
 #: Sentences (best by the other features) whose MaxSim is computed for one question.
 LATE_CANDIDATES = 200
@@ -129,6 +140,7 @@ class RankingWeights:
     w_maxsim_z: float = 0.5716
     w_pair_maxsim: float = 0.08263
     w_pair_maxsim_z: float = 1.363
+    w_typed_pair_z: float = 0.0
     highlight_margin: float = 0.69
     """Also highlight a sentence of the passage whose fused log-odds is within this of the
     driver's (ln 2: at least half as likely to be the answer)."""
@@ -199,6 +211,7 @@ class _SentenceFacts:
         self._types = np.zeros((n, len(TYPED)), dtype=np.float32)
         self._log_length = np.zeros(n, dtype=np.float32)
         self._word_counts = np.zeros(n, dtype=np.float32)
+        self._spans: dict[PhraseType, dict[int, tuple[frozenset[str], ...]]] = {}
         self._lock = threading.Lock()
 
     def rows(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -215,6 +228,15 @@ class _SentenceFacts:
                 self._word_counts[missing] = [len(set(words)) for words in tokenize(texts)]
                 self._known[missing] = True
         return self._types[ids], self._log_length[ids], self._word_counts[ids]
+
+    def typed_spans(self, ids: np.ndarray, kind: PhraseType) -> list[tuple[frozenset[str], ...]]:
+        """``qa.phrase.typed_spans`` of sentences ``ids``, each computed once per index and kind."""
+        with self._lock:
+            known = self._spans.setdefault(kind, {})
+            for i in ids.tolist():
+                if i not in known:
+                    known[i] = typed_spans(self._index.sentence_text(i), kind)
+            return [known[i] for i in ids.tolist()]
 
 
 _TABLES: weakref.WeakKeyDictionary[CorpusIndex, _Tables] = weakref.WeakKeyDictionary()
@@ -516,7 +538,7 @@ def score_sentences(index: CorpusIndex, question: str, question_vector: np.ndarr
         centred_dense, centred_passage, cues,
         np.zeros((ids.size, len(LATE_FEATURES)), dtype=np.float32),
     ]).astype(np.float32)
-    _add_late_features(index, features, ids, weights, question_tokens)
+    _add_late_features(index, features, ids, weights, question, question_tokens)
 
     def constant(value: float) -> np.ndarray:
         return np.full(ids.size, value, dtype=np.float32)
@@ -684,7 +706,7 @@ def _float32_tokens(index: CorpusIndex, tokens: np.ndarray) -> np.ndarray:
 
 
 def _add_late_features(index: CorpusIndex, features: np.ndarray, ids: np.ndarray, weights: RankingWeights,
-                       question_tokens: np.ndarray | None) -> None:
+                       question_text: str, question_tokens: np.ndarray | None) -> None:
     """Fill the ``LATE_FEATURES`` columns in place (left at zero when unavailable)."""
     base = features @ weights.vector()
     candidates = np.argsort(-base, kind="stable")[:LATE_CANDIDATES]
@@ -701,6 +723,30 @@ def _add_late_features(index: CorpusIndex, features: np.ndarray, ids: np.ndarray
     _fill(features, FEATURES.index("maxsim"), candidates, values[:candidates.size])
     if best.size:
         _fill(features, FEATURES.index("pair_maxsim"), best, values[candidates.size:])
+        _add_typed(index, features, ids, best, question_text)
+
+
+def _add_typed(index: CorpusIndex, features: np.ndarray, ids: np.ndarray, best: np.ndarray,
+               question: str) -> None:
+    """Fill ``typed_pair_z`` for the in-context candidates ``best`` (rows of ``features``).
+
+    Why an interaction with the in-context MaxSim and not a flag of its own: the sentence
+    after the one that names the question's subject often holds the answer ("From 1996 to
+    March 2000, this project was completed."); read with its predecessor it matches the
+    question, and holding the asked kind of thing tells it from the predecessor, which only
+    names the subject.  A flag alone rewards every date of the corpus; the SQuAD fit gives it
+    next to no weight.  Only the in-context candidates are looked at (the spans are cached per
+    sentence; the rest keep 0).
+    """
+    kind = phrase_type(question)
+    if kind not in EVIDENCE_TYPES:
+        return
+    assert kind is not None
+    asked = question_stems(question)
+    holds = np.array([holds_asked(question, kind, asked, spans)
+                      for spans in _tables(index).facts.typed_spans(ids[best], kind)], dtype=bool)
+    column = FEATURES.index("typed_pair_z")
+    features[best[holds], column] = features[best[holds], column - 1]
 
 
 def _fill(features: np.ndarray, column: int, candidates: np.ndarray, values: np.ndarray) -> None:
@@ -852,7 +898,8 @@ WITHOUT_LATE_INTERACTION = RankingWeights(
     w_bm25_rank=0.2831, w_previous_rank=0.3719, w_next_rank=-0.3697,
     w_paragraph_start=-0.3161, w_centred_dense=0.4762, w_centred_passage=0.2769,
     w_cue_date=0.2607, w_cue_number=0.1992, w_cue_person=0.3036, w_cue_place=0.2076,
-    w_maxsim=0.0, w_maxsim_z=0.0, w_pair_maxsim=0.0, w_pair_maxsim_z=0.0, highlight_margin=0.69,
+    w_maxsim=0.0, w_maxsim_z=0.0, w_pair_maxsim=0.0, w_pair_maxsim_z=0.0, w_typed_pair_z=0.0,
+    highlight_margin=0.69,
     a_bias=-4.181, a_dense=5.756,
     a_passage_dense=5.22, a_coverage=0.0, a_corpus_coverage=0.0, a_margin=0.0, a_topic=2.571,
     a_dense_z=0.0, a_best_coverage=0.0, a_bm25=0.0, a_maxsim=0.0, threshold=0.3229,
@@ -871,7 +918,7 @@ WITHOUT_CONTEXT_ROWS = RankingWeights(
     w_next_rank=-0.3283, w_paragraph_start=-0.2674, w_centred_dense=0.3271,
     w_centred_passage=0.2744, w_cue_date=0.2025, w_cue_number=0.1478, w_cue_person=0.2209,
     w_cue_place=0.1481, w_maxsim=0.1962, w_maxsim_z=1.173, w_pair_maxsim=0.0, w_pair_maxsim_z=0.0,
-    highlight_margin=0.69, a_bias=-5.285, a_dense=4.517, a_passage_dense=4.215, a_coverage=0,
-    a_corpus_coverage=0, a_margin=0, a_topic=2.114, a_dense_z=0, a_best_coverage=0, a_bm25=0,
+    w_typed_pair_z=0.0, highlight_margin=0.69, a_bias=-5.285, a_dense=4.517, a_passage_dense=4.215,
+    a_coverage=0, a_corpus_coverage=0, a_margin=0, a_topic=2.114, a_dense_z=0, a_best_coverage=0, a_bm25=0,
     a_maxsim=4.268, threshold=0.3836,
 )
