@@ -109,53 +109,53 @@ class RankingWeights:
     names after ``w_`` / ``a_`` match ``FEATURES`` / ``EVIDENCE``.
     """
 
-    w_sentence_dense: float = -0.004617
-    w_sentence_dense_z: float = -0.2726
-    w_passage_dense: float = 0.04546
-    w_previous_dense: float = -0.2043
-    w_next_dense: float = 0.1769
-    w_sentence_bm25: float = 0.2009
-    w_passage_bm25: float = 0.4643
-    w_previous_bm25: float = -0.1621
-    w_next_bm25: float = 0.436
-    w_coverage: float = 0.2851
-    w_left_coverage: float = 0.1959
-    w_right_coverage: float = 0.3227
-    w_length: float = 0.02237
-    w_novel_words: float = -0.05405
-    w_passage_dense_z: float = 0.4374
-    w_sentence_bm25_z: float = 0.2468
-    w_dense_rank: float = 0.2581
-    w_bm25_rank: float = 0.2166
-    w_previous_rank: float = -0.1034
-    w_next_rank: float = -0.07703
-    w_paragraph_start: float = -0.1715
-    w_centred_dense: float = 0.244
-    w_centred_passage: float = 0.1344
-    w_cue_date: float = 0.2363
-    w_cue_number: float = 0.109
-    w_cue_person: float = 0.04189
-    w_cue_place: float = 0.1427
-    w_maxsim: float = 0.1184
-    w_maxsim_z: float = 0.5716
-    w_pair_maxsim: float = 0.08263
-    w_pair_maxsim_z: float = 1.363
-    w_typed_pair_z: float = 0.0
+    w_sentence_dense: float = 0.0001528
+    w_sentence_dense_z: float = -0.2618
+    w_passage_dense: float = 0.04517
+    w_previous_dense: float = -0.2124
+    w_next_dense: float = 0.1795
+    w_sentence_bm25: float = 0.2023
+    w_passage_bm25: float = 0.4702
+    w_previous_bm25: float = -0.1627
+    w_next_bm25: float = 0.4538
+    w_coverage: float = 0.2747
+    w_left_coverage: float = 0.1847
+    w_right_coverage: float = 0.3139
+    w_length: float = 0.01817
+    w_novel_words: float = -0.09422
+    w_passage_dense_z: float = 0.4282
+    w_sentence_bm25_z: float = 0.2436
+    w_dense_rank: float = 0.2765
+    w_bm25_rank: float = 0.2178
+    w_previous_rank: float = -0.126
+    w_next_rank: float = -0.08386
+    w_paragraph_start: float = -0.172
+    w_centred_dense: float = 0.2447
+    w_centred_passage: float = 0.1329
+    w_cue_date: float = 0.1468
+    w_cue_number: float = 0.05272
+    w_cue_person: float = -0.0404
+    w_cue_place: float = 0.1274
+    w_maxsim: float = 0.1126
+    w_maxsim_z: float = 0.5492
+    w_pair_maxsim: float = 0.07338
+    w_pair_maxsim_z: float = 1.308
+    w_typed_pair_z: float = 0.4985
     highlight_margin: float = 0.69
     """Also highlight a sentence of the passage whose fused log-odds is within this of the
     driver's (ln 2: at least half as likely to be the answer)."""
     a_bias: float = -5.209
-    a_dense: float = 4.477
-    a_passage_dense: float = 4.356
+    a_dense: float = 4.461
+    a_passage_dense: float = 4.378
     a_coverage: float = 0
     a_corpus_coverage: float = 0
     a_margin: float = 0
-    a_topic: float = 2.106
+    a_topic: float = 2.121
     a_dense_z: float = 0
     a_best_coverage: float = 0
     a_bm25: float = 0
-    a_maxsim: float = 4.111
-    threshold: float = 0.372
+    a_maxsim: float = 4.108
+    threshold: float = 0.3737
 
     def vector(self) -> np.ndarray:
         """The fusion weights in ``FEATURES`` order."""
