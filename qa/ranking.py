@@ -24,7 +24,10 @@ question's embedding, made by the caller):
    features; the rest get the lowest candidate value.  A second MaxSim reads the
    sentence encoded together with the one before it in its paragraph (``index.context``:
    a sentence that says only "this project" carries its subject there), for the
-   ``PAIR_CANDIDATES`` best.
+   ``PAIR_CANDIDATES`` best; of those, a sentence holding the kind of thing asked (the
+   answer-phrase extractor's date, amount, count or name) gets that score again in
+   ``typed_pair_z``, which tells the answer from the sentence before it that only names
+   the subject.
 4. A logistic model on a sentence's evidence (raw cosine, coverage of the question's
    words, whether the corpus knows those words at all, fused margin over the runner-up)
    gives a calibrated confidence; the answer is ``None`` below ``threshold``.
