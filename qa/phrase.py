@@ -667,3 +667,64 @@ def _strip_asked(sentence: str, start: int, end: int, asked: set[str], named: bo
     if sentence[new_end - 2:new_end] in ("'s", "’s"):
         new_end -= 2
     return (start if lead_kept else start + words[0][0]), new_end
+
+
+#: Phrase types whose typed spans (dates, amounts, counts, names) are evidence that a
+#: sentence holds the kind of thing asked (``qa.ranking``'s ``typed_pair_z`` column).
+EVIDENCE_TYPES: tuple[PhraseType, ...] = (PhraseType.RANGE, PhraseType.DATE, PhraseType.AMOUNT,
+                                          PhraseType.COUNT, PhraseType.PERSON, PhraseType.ORGANISATION,
+                                          PhraseType.PLACE)
+
+_NAMED = (PhraseType.PERSON, PhraseType.ORGANISATION, PhraseType.PLACE)
+
+#: Markers in an amount's word set: whether it carries a currency or another unit.
+_MONEY_MARK, _MEASURE_MARK = "$money", "$measure"
+
+
+def typed_spans(sentence: str, kind: PhraseType) -> tuple[frozenset[str], ...]:
+    """The typed spans of ``kind`` in ``sentence``, each as its set of word stems.
+
+    Why stems, not offsets: this is the question-independent part of "does the sentence hold
+    the kind of thing asked", cached per sentence by the ranking (the regular expressions cost
+    up to 0.5 ms a sentence); ``holds_asked`` finishes it per question cheaply.  An amount's set
+    carries a marker for its currency or other unit (an amount without one is not kept: "forty
+    thousand" is a count); a name's is its stems (the question may only repeat it); a year-like
+    number is no count.
+    """
+    found = _typed(sentence, kind)
+    result = []
+    for candidate in found:
+        text = sentence[candidate.start:candidate.end]
+        stems = {_stem(w) for _, _, w in _words(text) if w.lower() not in _STOP}
+        if kind is PhraseType.AMOUNT:
+            measured = _MEASURED.search(text)
+            if not measured:
+                continue
+            stems.add(_MONEY_MARK if _MONEY_UNIT.match(measured.group()) else _MEASURE_MARK)
+        elif kind in _NAMED and candidate.kind == "chunk":
+            continue  # a capitalised sentence opener, not a name
+        result.append(frozenset(stems))
+    return tuple(result)
+
+
+def question_stems(question: str) -> frozenset[str]:
+    """Stems of the question's content words (what a typed span may merely repeat)."""
+    return frozenset(_stem(w) for _, _, w in _words(question) if w.lower() not in _STOP)
+
+
+def holds_asked(question: str, kind: PhraseType, asked: frozenset[str],
+                spans: tuple[frozenset[str], ...]) -> bool:
+    """Whether a sentence's ``typed_spans`` hold what ``question`` (of ``kind``) asks for.
+
+    A money question (*how much was spent*) needs a currency, another *how much NOUN* a
+    different unit; a name must bring a word the question does not already say ("Kitakyushu"
+    is no answer to "What did Kitakyushu recommend?").
+    """
+    if kind is PhraseType.AMOUNT:
+        money = _money_asked(question)
+        if money is None:
+            return bool(spans)
+        return any((_MONEY_MARK if money else _MEASURE_MARK) in span for span in spans)
+    if kind in _NAMED:
+        return any(span - asked for span in spans)
+    return bool(spans)

@@ -24,7 +24,10 @@ question's embedding, made by the caller):
    features; the rest get the lowest candidate value.  A second MaxSim reads the
    sentence encoded together with the one before it in its paragraph (``index.context``:
    a sentence that says only "this project" carries its subject there), for the
-   ``PAIR_CANDIDATES`` best.
+   ``PAIR_CANDIDATES`` best; of those, a sentence holding the kind of thing asked (the
+   answer-phrase extractor's date, amount, count or name) gets that score again in
+   ``typed_pair_z``, which tells the answer from the sentence before it that only names
+   the subject.
 4. A logistic model on a sentence's evidence (raw cosine, coverage of the question's
    words, whether the corpus knows those words at all, fused margin over the runner-up)
    gives a calibrated confidence; the answer is ``None`` below ``threshold``.
@@ -58,7 +61,15 @@ from qa.candidates import (
 )
 from qa.cues import TYPED, question_type, sentence_types
 from qa.language import notice_for
-from qa.phrase import find_phrase
+from qa.phrase import (
+    EVIDENCE_TYPES,
+    PhraseType,
+    find_phrase,
+    holds_asked,
+    phrase_type,
+    question_stems,
+    typed_spans,
+)
 from qa.types import Answer, Passage, Span
 
 #: Order of the columns of ``SentenceScores.features`` (and of ``RankingWeights.vector``).
@@ -69,14 +80,17 @@ FEATURES: tuple[str, ...] = (
     "passage_dense_z", "sentence_bm25_z", "dense_rank", "bm25_rank",
     "previous_rank", "next_rank", "paragraph_start", "centred_dense", "centred_passage",
     "cue_date", "cue_number", "cue_person", "cue_place", "maxsim", "maxsim_z",
-    "pair_maxsim", "pair_maxsim_z",
+    "pair_maxsim", "pair_maxsim_z", "typed_pair_z",
 )
 
 #: Late-interaction columns (zero when the index or the encoder has no token vectors).
-LATE_FEATURES: tuple[str, ...] = ("maxsim", "maxsim_z", "pair_maxsim", "pair_maxsim_z")
+LATE_FEATURES: tuple[str, ...] = ("maxsim", "maxsim_z", "pair_maxsim", "pair_maxsim_z", "typed_pair_z")
 
 #: The sentence-in-context columns (zero when the index has no context rows: format 2).
-CONTEXT_FEATURES: tuple[str, ...] = ("pair_maxsim", "pair_maxsim_z")
+#: ``typed_pair_z``: the in-context MaxSim's z-score of a sentence that holds the kind of
+#: thing asked (``qa.phrase.holds_asked``: a date range for *how long*, an amount with a
+#: currency for *how much was spent*, a name the question does not say for *who*), else 0.
+CONTEXT_FEATURES: tuple[str, ...] = ("pair_maxsim", "pair_maxsim_z", "typed_pair_z")
 
 #: Sentences (best by the other features) whose MaxSim is computed for one question.
 LATE_CANDIDATES = 200
@@ -99,52 +113,53 @@ class RankingWeights:
     names after ``w_`` / ``a_`` match ``FEATURES`` / ``EVIDENCE``.
     """
 
-    w_sentence_dense: float = -0.004617
-    w_sentence_dense_z: float = -0.2726
-    w_passage_dense: float = 0.04546
-    w_previous_dense: float = -0.2043
-    w_next_dense: float = 0.1769
-    w_sentence_bm25: float = 0.2009
-    w_passage_bm25: float = 0.4643
-    w_previous_bm25: float = -0.1621
-    w_next_bm25: float = 0.436
-    w_coverage: float = 0.2851
-    w_left_coverage: float = 0.1959
-    w_right_coverage: float = 0.3227
-    w_length: float = 0.02237
-    w_novel_words: float = -0.05405
-    w_passage_dense_z: float = 0.4374
-    w_sentence_bm25_z: float = 0.2468
-    w_dense_rank: float = 0.2581
-    w_bm25_rank: float = 0.2166
-    w_previous_rank: float = -0.1034
-    w_next_rank: float = -0.07703
-    w_paragraph_start: float = -0.1715
-    w_centred_dense: float = 0.244
-    w_centred_passage: float = 0.1344
-    w_cue_date: float = 0.2363
-    w_cue_number: float = 0.109
-    w_cue_person: float = 0.04189
-    w_cue_place: float = 0.1427
-    w_maxsim: float = 0.1184
-    w_maxsim_z: float = 0.5716
-    w_pair_maxsim: float = 0.08263
-    w_pair_maxsim_z: float = 1.363
+    w_sentence_dense: float = 0.0001528
+    w_sentence_dense_z: float = -0.2618
+    w_passage_dense: float = 0.04517
+    w_previous_dense: float = -0.2124
+    w_next_dense: float = 0.1795
+    w_sentence_bm25: float = 0.2023
+    w_passage_bm25: float = 0.4702
+    w_previous_bm25: float = -0.1627
+    w_next_bm25: float = 0.4538
+    w_coverage: float = 0.2747
+    w_left_coverage: float = 0.1847
+    w_right_coverage: float = 0.3139
+    w_length: float = 0.01817
+    w_novel_words: float = -0.09422
+    w_passage_dense_z: float = 0.4282
+    w_sentence_bm25_z: float = 0.2436
+    w_dense_rank: float = 0.2765
+    w_bm25_rank: float = 0.2178
+    w_previous_rank: float = -0.126
+    w_next_rank: float = -0.08386
+    w_paragraph_start: float = -0.172
+    w_centred_dense: float = 0.2447
+    w_centred_passage: float = 0.1329
+    w_cue_date: float = 0.1468
+    w_cue_number: float = 0.05272
+    w_cue_person: float = -0.0404
+    w_cue_place: float = 0.1274
+    w_maxsim: float = 0.1126
+    w_maxsim_z: float = 0.5492
+    w_pair_maxsim: float = 0.07338
+    w_pair_maxsim_z: float = 1.308
+    w_typed_pair_z: float = 0.4985
     highlight_margin: float = 0.69
     """Also highlight a sentence of the passage whose fused log-odds is within this of the
     driver's (ln 2: at least half as likely to be the answer)."""
     a_bias: float = -5.209
-    a_dense: float = 4.477
-    a_passage_dense: float = 4.356
+    a_dense: float = 4.461
+    a_passage_dense: float = 4.378
     a_coverage: float = 0
     a_corpus_coverage: float = 0
     a_margin: float = 0
-    a_topic: float = 2.106
+    a_topic: float = 2.121
     a_dense_z: float = 0
     a_best_coverage: float = 0
     a_bm25: float = 0
-    a_maxsim: float = 4.111
-    threshold: float = 0.372
+    a_maxsim: float = 4.108
+    threshold: float = 0.3737
 
     def vector(self) -> np.ndarray:
         """The fusion weights in ``FEATURES`` order."""
@@ -201,6 +216,7 @@ class _SentenceFacts:
         self._types = np.zeros((n, len(TYPED)), dtype=np.float32)
         self._log_length = np.zeros(n, dtype=np.float32)
         self._word_counts = np.zeros(n, dtype=np.float32)
+        self._spans: dict[PhraseType, dict[int, tuple[frozenset[str], ...]]] = {}
         self._lock = threading.Lock()
 
     def rows(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -217,6 +233,15 @@ class _SentenceFacts:
                 self._word_counts[missing] = [len(set(words)) for words in tokenize(texts)]
                 self._known[missing] = True
         return self._types[ids], self._log_length[ids], self._word_counts[ids]
+
+    def typed_spans(self, ids: np.ndarray, kind: PhraseType) -> list[tuple[frozenset[str], ...]]:
+        """``qa.phrase.typed_spans`` of sentences ``ids``, each computed once per index and kind."""
+        with self._lock:
+            known = self._spans.setdefault(kind, {})
+            for i in ids.tolist():
+                if i not in known:
+                    known[i] = typed_spans(self._index.sentence_text(i), kind)
+            return [known[i] for i in ids.tolist()]
 
 
 _TABLES: weakref.WeakKeyDictionary[CorpusIndex, _Tables] = weakref.WeakKeyDictionary()
@@ -519,7 +544,7 @@ def score_sentences(index: CorpusIndex, question: str, question_vector: np.ndarr
         centred_dense, centred_passage, cues,
         np.zeros((ids.size, len(LATE_FEATURES)), dtype=np.float32),
     ]).astype(np.float32)
-    _add_late_features(index, features, ids, weights, question_tokens)
+    _add_late_features(index, features, ids, weights, question, question_tokens)
 
     def constant(value: float) -> np.ndarray:
         return np.full(ids.size, value, dtype=np.float32)
@@ -687,7 +712,7 @@ def _float32_tokens(index: CorpusIndex, tokens: np.ndarray) -> np.ndarray:
 
 
 def _add_late_features(index: CorpusIndex, features: np.ndarray, ids: np.ndarray, weights: RankingWeights,
-                       question_tokens: np.ndarray | None) -> None:
+                       question_text: str, question_tokens: np.ndarray | None) -> None:
     """Fill the ``LATE_FEATURES`` columns in place (left at zero when unavailable)."""
     base = features @ weights.vector()
     candidates = np.argsort(-base, kind="stable")[:LATE_CANDIDATES]
@@ -704,6 +729,30 @@ def _add_late_features(index: CorpusIndex, features: np.ndarray, ids: np.ndarray
     _fill(features, FEATURES.index("maxsim"), candidates, values[:candidates.size])
     if best.size:
         _fill(features, FEATURES.index("pair_maxsim"), best, values[candidates.size:])
+        _add_typed(index, features, ids, best, question_text)
+
+
+def _add_typed(index: CorpusIndex, features: np.ndarray, ids: np.ndarray, best: np.ndarray,
+               question: str) -> None:
+    """Fill ``typed_pair_z`` for the in-context candidates ``best`` (rows of ``features``).
+
+    Why an interaction with the in-context MaxSim and not a flag of its own: the sentence
+    after the one that names the question's subject often holds the answer ("From 1996 to
+    March 2000, this project was completed."); read with its predecessor it matches the
+    question, and holding the asked kind of thing tells it from the predecessor, which only
+    names the subject.  A flag alone rewards every date of the corpus; the SQuAD fit gives it
+    next to no weight.  Only the in-context candidates are looked at (the spans are cached per
+    sentence; the rest keep 0).
+    """
+    kind = phrase_type(question)
+    if kind not in EVIDENCE_TYPES:
+        return
+    assert kind is not None
+    asked = question_stems(question)
+    holds = np.array([holds_asked(question, kind, asked, spans)
+                      for spans in _tables(index).facts.typed_spans(ids[best], kind)], dtype=bool)
+    column = FEATURES.index("typed_pair_z")
+    features[best[holds], column] = features[best[holds], column - 1]
 
 
 def _fill(features: np.ndarray, column: int, candidates: np.ndarray, values: np.ndarray) -> None:
@@ -912,7 +961,8 @@ WITHOUT_LATE_INTERACTION = RankingWeights(
     w_bm25_rank=0.2831, w_previous_rank=0.3719, w_next_rank=-0.3697,
     w_paragraph_start=-0.3161, w_centred_dense=0.4762, w_centred_passage=0.2769,
     w_cue_date=0.2607, w_cue_number=0.1992, w_cue_person=0.3036, w_cue_place=0.2076,
-    w_maxsim=0.0, w_maxsim_z=0.0, w_pair_maxsim=0.0, w_pair_maxsim_z=0.0, highlight_margin=0.69,
+    w_maxsim=0.0, w_maxsim_z=0.0, w_pair_maxsim=0.0, w_pair_maxsim_z=0.0, w_typed_pair_z=0.0,
+    highlight_margin=0.69,
     a_bias=-4.181, a_dense=5.756,
     a_passage_dense=5.22, a_coverage=0.0, a_corpus_coverage=0.0, a_margin=0.0, a_topic=2.571,
     a_dense_z=0.0, a_best_coverage=0.0, a_bm25=0.0, a_maxsim=0.0, threshold=0.3229,
@@ -931,7 +981,7 @@ WITHOUT_CONTEXT_ROWS = RankingWeights(
     w_next_rank=-0.3283, w_paragraph_start=-0.2674, w_centred_dense=0.3271,
     w_centred_passage=0.2744, w_cue_date=0.2025, w_cue_number=0.1478, w_cue_person=0.2209,
     w_cue_place=0.1481, w_maxsim=0.1962, w_maxsim_z=1.173, w_pair_maxsim=0.0, w_pair_maxsim_z=0.0,
-    highlight_margin=0.69, a_bias=-5.285, a_dense=4.517, a_passage_dense=4.215, a_coverage=0,
-    a_corpus_coverage=0, a_margin=0, a_topic=2.114, a_dense_z=0, a_best_coverage=0, a_bm25=0,
+    w_typed_pair_z=0.0, highlight_margin=0.69, a_bias=-5.285, a_dense=4.517, a_passage_dense=4.215,
+    a_coverage=0, a_corpus_coverage=0, a_margin=0, a_topic=2.114, a_dense_z=0, a_best_coverage=0, a_bm25=0,
     a_maxsim=4.268, threshold=0.3836,
 )

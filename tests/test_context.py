@@ -18,6 +18,7 @@ from index.records import SentenceRecord
 from ingest import ChunkingParams, Document, default_documents
 from qa.layered import StackedRows
 from qa.ranking import (
+    FEATURES,
     WITHOUT_CONTEXT_ROWS,
     RankingWeights,
     _own_ends,
@@ -25,6 +26,7 @@ from qa.ranking import (
     has_context_rows,
     late_interaction,
     rank,
+    score_sentences,
 )
 
 TEXT = ("Harbour notes\n\n"
@@ -183,3 +185,25 @@ def test_adding_to_a_format_2_index_writes_format_3_and_mixes_cleanly(
     ends = _own_ends(mixed)
     with_pairs = [mixed.sentence_text(i) for i in range(len(mixed.sentences)) if ends[i] < offsets[i + 1]]
     assert with_pairs == ["They are full."]
+
+
+def test_typed_pair_z_is_the_pair_z_score_of_sentences_holding_the_asked_type(fake_encoder) -> None:  # type: ignore[no-untyped-def]
+    """A *when* question: the sentences with a year carry their in-context z-score in
+    ``typed_pair_z``, the others 0; a *why* question (no typed answer) leaves it at 0, and so
+    does an index without context rows."""
+    built = _build(WordTokens(fake_encoder))
+    texts = [built.sentence_text(i) for i in range(len(built.sentences))]
+    column = FEATURES.index("typed_pair_z")
+
+    def features(index: CorpusIndex, question: str) -> np.ndarray:
+        vector = np.asarray(fake_encoder.encode([question]))[0]
+        tokens = np.asarray(fake_encoder.encode(question.split()))
+        return score_sentences(index, question, vector, RankingWeights(), tokens).features
+
+    dated = np.array([any(year in t for year in ("1887", "1920", "1954")) for t in texts])
+    assert dated.any() and not dated.all()
+    when = features(built, "When was the harbour dredged?")
+    np.testing.assert_array_equal(when[dated, column], when[dated, column - 1])
+    assert (when[~dated, column] == 0).all() and (when[dated, column] != 0).any()
+    assert (features(built, "Why was the harbour dredged?")[:, column] == 0).all()
+    assert (features(_format_2(built), "When was the harbour dredged?")[:, column] == 0).all()

@@ -6,7 +6,7 @@ import pytest
 
 from qa import QA
 from qa.language import NOTICE, notice_for
-from qa.phrase import PhraseType, find_phrase, phrase_type
+from qa.phrase import PhraseType, find_phrase, holds_asked, phrase_type, question_stems, typed_spans
 
 # Questions about the speech and the exact phrase the engine marks inside the answer sentence
 # (measured: bench/RESULTS.md, "The answer phrase").  Worded like users, not copied.
@@ -225,3 +225,28 @@ def test_find_phrase_rules(question: str, sentence: str, phrase: str) -> None:
 def test_a_bare_number_is_no_amount_when_a_measured_one_is_there() -> None:
     span = find_phrase("How much power does the wind farm produce?", WIND_FARM)
     assert span is not None and "forty" not in WIND_FARM[span.start:span.end]
+
+
+@pytest.mark.parametrize(("question", "sentence", "holds"), [
+    # a date range for "how long"; the sentence that only names the project holds none
+    ("How long did the JICA project take?", "From the end of 1996 to March 2000, this project was completed.",
+     True),
+    ("How long did the JICA project take?", "During that time, JICA helped to turn the zone into a study.",
+     False),
+    # money asked: a currency, not another unit; another quantity asked: not a currency
+    ("How much was spent on the model city?", "The total investment was RMB 1.68 billion.", True),
+    ("How much was spent on the model city?", "The park covers 300 hectares.", False),
+    ("How much land does the park cover?", "The park covers 300 hectares.", True),
+    ("How much land does the park cover?", "The total investment was RMB 1.68 billion.", False),
+    # a count is a number, not a year
+    ("How many projects were funded?", "Contents of investment included nine projects.", True),
+    ("How many projects were funded?", "The projects were funded in 1998.", False),
+    # a name the question already says is no answer; another name is
+    ("Who recommended Dalian for the prize?", "Through a recommendation from Kitakyushu City, Dalian won it.",
+     True),
+    ("Who recommended Dalian for the prize?", "This was an evaluation of Dalian's activities.", False),
+])
+def test_a_sentence_holds_the_kind_of_thing_asked(question: str, sentence: str, holds: bool) -> None:
+    kind = phrase_type(question)
+    assert kind is not None
+    assert holds_asked(question, kind, question_stems(question), typed_spans(sentence, kind)) is holds

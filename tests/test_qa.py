@@ -80,11 +80,12 @@ def test_importing_qa_loads_no_model() -> None:
 # the UNEP and "proposal accepted" questions now get the neighbouring sentence first (its
 # reading with the sentence before it matches the question too). On the benchmark's bigger
 # held-out sets the same change is +6 of 68 paraphrases and +5 of 473 SQuAD questions.
+# 2026-12-01, ``typed_pair_z`` (the in-context MaxSim of a sentence holding the asked kind of
+# thing): the UNEP and overall-investment questions are now right (+1 of 68 paraphrases,
+# +4 of 473 SQuAD questions, +2 of the speech's 36 on the benchmark).
 FIRST_ANSWER_MISSES = {
-    "Which organisation gave Dalian the Global 500 honour?",
     "Which Japanese city has Dalian worked with most closely on the environment?",
     "Between which years did the JICA development project run?",
-    "What was the overall investment in the model city project?",
     "Whom does the speaker thank at the end?",
     "Was the Japanese proposal for model cities accepted by China?",
 }
@@ -123,14 +124,15 @@ def test_answering_sentence_is_highlighted(engine: QA, question: str, expected: 
 
 
 def test_first_answer_accuracy_over_the_whole_question_set(engine: QA) -> None:
-    """Held-out accuracy through ``ask`` (a declined answer counts as a miss) stays at 20 of 26.
+    """Held-out accuracy through ``ask`` (a declined answer counts as a miss) stays at 22 of 26.
 
-    It was 21 before the in-context reading (see ``FIRST_ANSWER_MISSES``); the bench's
-    sent@1 on this set, which scores a declined answer's ranking, is 0.808 (21 of 26).
+    It was 21 before the in-context reading and 20 with it (see ``FIRST_ANSWER_MISSES``), 22
+    with ``typed_pair_z``; the bench's sent@1 on this set, which scores a declined answer's
+    ranking, is 0.885 (23 of 26).
     """
     right = sum(expected in (engine.ask(q).answer or "") for q, expected in SPEECH_QUESTIONS)
-    assert len(SPEECH_QUESTIONS) - len(FIRST_ANSWER_MISSES) >= 20
-    assert right >= 20
+    assert len(SPEECH_QUESTIONS) - len(FIRST_ANSWER_MISSES) >= 22
+    assert right >= 22
 
 
 def test_passage_scores_follow_the_displayed_order(engine: QA) -> None:
