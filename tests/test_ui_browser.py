@@ -131,6 +131,25 @@ def test_enter_shows_the_highlighted_answer(browser: Any, served: Served, viewpo
         page.close()
 
 
+def test_a_question_about_the_speech_itself_gets_its_title(browser: Any, served: Served) -> None:
+    expected = served.engine.ask("What is this speech about?", 3)
+    assert expected.answer is not None  # the title line (qa.about)
+    page = browser.new_page(viewport=VIEWPORTS["desktop"])
+    try:
+        page.goto(served.url)
+        _ask(page, "What is this speech about?")
+        page.locator("#passage-1 .token.highlighted").first.wait_for(timeout=TIMEOUT_MS)
+        assert expected.answer in page.locator("#answer-box").inner_text()
+        marked = page.evaluate("""() => [...document.querySelectorAll('#passage-1 .token.highlighted')]
+                                    .map(t => t.innerText).join('')""")
+        assert "".join(expected.answer.split()) == "".join(marked.split())
+        assert page.locator("#passage-2 .token.highlighted").count() == 0  # the opening, unmarked
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "ui-about.png"), full_page=True)
+    finally:
+        page.close()
+
+
 def test_example_click_and_no_answer(browser: Any, served: Served) -> None:
     page = browser.new_page(viewport=VIEWPORTS["desktop"])
     try:
