@@ -43,8 +43,6 @@ _PATTERNS = tuple(re.compile(pattern, re.IGNORECASE) for pattern in (
 #: A title line has at most this many words (longer lines are prose).
 TITLE_MAX_WORDS = 20
 
-TITLE_NOTICE = ("This question is about the document itself: here is its title and how it "
-                "opens.")
 NO_TITLE_NOTICE = ("This question is about the document itself, which has no title line: "
                    "here is how it opens.")
 MANY_NOTICE = ("This question is about the document itself, and this collection holds {count} "

@@ -30,6 +30,7 @@ token F1 against the gold answers; a short-answer set about the speech).
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from dataclasses import dataclass
 from enum import Enum
@@ -186,9 +187,13 @@ def _counted_noun(question: str, sentence: str, end: int) -> bool:
     return any(_stem(w) == counted for _, _, w in _words(sentence[end:end + 30])[:2])
 
 
+@functools.lru_cache(maxsize=256)
 def _money_asked(question: str) -> bool | None:
     """True when a *how much* question asks for money, False when it names another
-    quantity ("how much **power**"), None when it cannot tell ("how much was it")."""
+    quantity ("how much **power**"), None when it cannot tell ("how much was it").
+
+    Cached: the ranking asks it once per in-context candidate of the same question.
+    """
     if _MONEY_QUESTION.search(question):
         return True
     noun = re.search(r"\bhow much ([a-z]+)\b", question, re.I)

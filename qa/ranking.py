@@ -751,8 +751,8 @@ def _add_typed(index: CorpusIndex, features: np.ndarray, ids: np.ndarray, best: 
     asked = question_stems(question)
     holds = np.array([holds_asked(question, kind, asked, spans)
                       for spans in _tables(index).facts.typed_spans(ids[best], kind)], dtype=bool)
-    column = FEATURES.index("typed_pair_z")
-    features[best[holds], column] = features[best[holds], column - 1]
+    rows = best[holds]
+    features[rows, FEATURES.index("typed_pair_z")] = features[rows, FEATURES.index("pair_maxsim_z")]
 
 
 def _fill(features: np.ndarray, column: int, candidates: np.ndarray, values: np.ndarray) -> None:
