@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 VENV_BIN = Path(sys.executable).parent
-SQUAD = ROOT / "bench" / "data" / "squad2_dev_3articles.json"
+SQUAD = ROOT.parent / "shared" / "bench" / "squad2_dev_3articles.json"  # public data, outside the repo
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
                "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error"}
 

@@ -6,7 +6,8 @@ Run from the repository root::
 
 What it does (see issue 4 and ``qa/evaluation.py`` for the metrics):
 
-1. Each SQuAD article of ``bench/data/squad2_dev_3articles.json`` becomes one document
+1. Each SQuAD article of ``../shared/bench/squad2_dev_3articles.json`` (``--data``; public
+   data kept outside the repository, see ``bench/shared_data.py``) becomes one document
    (paragraphs joined by blank lines) indexed by speech-qa; every answerable question of
    the article is asked, and every other article's answerable question is asked as an
    off-topic question (it must get ``answer=None``).
@@ -44,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from embedcache import CachingEncoder
 from fit import Group, fit_fusion, fit_logistic, threshold_for
+from shared_data import SQUAD_3_ARTICLES, require
 from peers import ChunkIndex, bm25_answer, dense_answer, rrf_answer
 
 from index import CorpusIndex, default_encoder
@@ -803,12 +805,13 @@ def write_section(path: Path, report: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark, print the report, and write it to ``--out``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=HERE / "data" / "squad2_dev_3articles.json")
+    parser.add_argument("--data", type=Path, default=SQUAD_3_ARTICLES,
+                        help="the three SQuAD 2.0 dev articles (default: ../shared/bench/)")
     parser.add_argument("--speech-questions", type=Path, default=HERE / "data" / "speech_questions.json")
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
-    report, _ = run(args.data, args.speech_questions, ChunkingParams())
+    report, _ = run(require(args.data, "squad"), args.speech_questions, ChunkingParams())
     print(report)
     if not args.no_write:
         write_section(args.out, report)
