@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ingest import ChunkingParams, make_passages, split_sentences
 
-SQUAD = Path(__file__).resolve().parents[2] / "shared" / "bench" / "squad2_dev_3articles.json"  # outside the repo
+SQUAD = Path(__file__).resolve().parents[2] / "shared" / "bench" / "squad2_dev_3articles.json"  # public
 
 
 def article_sentences(path: Path = SQUAD) -> list[list[str]]:

@@ -45,8 +45,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from embedcache import CachingEncoder
 from fit import Group, fit_fusion, fit_logistic, threshold_for
-from shared_data import SQUAD_3_ARTICLES, require
 from peers import ChunkIndex, bm25_answer, dense_answer, rrf_answer
+from shared_data import SQUAD_3_ARTICLES, require
 
 from index import CorpusIndex, default_encoder
 from ingest import ChunkingParams, default_documents

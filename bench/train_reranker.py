@@ -41,7 +41,6 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-ROOT = Path(__file__).resolve().parents[1]
 
 from embedcache import CachingEncoder
 
@@ -50,6 +49,7 @@ from index.encoder import bundled_model_path
 from ingest import split_sentences
 from qa.evaluation import EvalSet, contains_answer, load_eval_file, normalise
 
+ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_XQUAD = ROOT.parent / "shared" / "train" / "xquad.en.json"
 DEFAULT_SQUAD = ROOT.parent / "shared" / "bench" / "squad2_dev_3articles.json"
 DEFAULT_OUT = ROOT / "index" / "models" / "reranker"
@@ -171,10 +171,9 @@ def span_targets(batch, rows: list[int], sentences: list[str], answers: list[str
 
 def train(args: argparse.Namespace, articles: list[Article]) -> tuple[object, dict[str, float]]:
     import torch
+    from transformers.utils import logging as hf_logging
 
     from index.reranker_model import ReaderRanker
-
-    from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()  # the encoder-only load reports the unused pooler: expected
     torch.manual_seed(args.seed)

@@ -133,7 +133,7 @@ class Reranker:
 
         tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
         tokenizer.enable_truncation(self.card.max_length, strategy="only_second")
-        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106 - a vocabulary entry
+        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
         return tokenizer
 
     def warm_up(self) -> None:
@@ -145,8 +145,39 @@ class Reranker:
             with self._lock:
                 if self._run is None:
                     _ = self.card  # a missing or broken card is named before any weight is read
-                    self._run = self._load_torch()
+                    try:
+                        self._run = self._load_onnx()
+                    except ModelLoadError as exc:
+                        logger.warning("reranker: onnxruntime unavailable (%s); running it on torch", exc)
+                        self._run = self._load_torch()
         return self._run
+
+    def _load_onnx(self) -> Any:
+        """The graph exported once from the shipped weights (``index.onnx_cache``), on onnxruntime."""
+        from index.onnx_cache import cached_onnx_session
+
+        folder = self.folder
+
+        def export(dest: Path) -> None:
+            from index.reranker_model import export_onnx  # torch: only on a cache miss
+
+            export_onnx(folder, dest)
+
+        def probe(session: Any) -> list[float]:
+            ids = np.array([[101, 2043, 2106, 102, 1999, 2541, 102]], dtype=np.int64)
+            types = np.array([[0, 0, 0, 0, 1, 1, 1]], dtype=np.int64)
+            outputs = session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids),
+                                         "token_type_ids": types})
+            return [float(outputs[0][0]), float(outputs[1][0, 4]), float(outputs[2][0, 5])]
+
+        session = cached_onnx_session("reranker", [folder / "model.safetensors", folder / "config.json"],
+                                      export, probe=probe)
+
+        def run(ids: np.ndarray, mask: np.ndarray, types: np.ndarray) -> tuple[np.ndarray, ...]:
+            feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+            return tuple(session.run(None, feed))
+
+        return run
 
     def _load_torch(self) -> Any:
         try:

@@ -35,7 +35,8 @@ from index import (
     list_documents,
     remove_from_index,
 )
-from index.encoder import token_encoder
+from index.encoder import MODEL_NAME, token_encoder
+from index.reranker import PairScorer, default_reranker
 from ingest import (
     DEFAULT_CORPUS_TITLE,
     SKIP_DUPLICATE,
@@ -48,7 +49,8 @@ from ingest import (
 )
 from ingest.errors import SpeechQAError
 from qa.question import check_top_k, clean_question
-from qa.ranking import RankingWeights, rank
+from qa.ranking import RankingWeights, Rescorer, SentenceScores, rank
+from qa.rerank import RerankWeights, rerank
 from qa.types import Answer, DocumentInfo, UpdateReport
 
 QUESTION_BATCH = 32
@@ -112,7 +114,8 @@ class QA:
     def __init__(self, index_loader: Callable[[], CorpusIndex], encoder: Encoder | None = None,
                  weights: RankingWeights | None = None, cache_size: int = 512,
                  index_dir: Path | str | None = None, *, name: str | None = None,
-                 is_default_corpus: bool = False) -> None:
+                 is_default_corpus: bool = False, reranker: PairScorer | bool | None = True,
+                 rerank_weights: RerankWeights | None = None) -> None:
         """Cheap: nothing is read or embedded until the first question (or ``warm_up``).
 
         Args:
@@ -124,6 +127,10 @@ class QA:
                 then update it there (atomically) as well as in memory.
             name: What the collection is called (an index directory's name), if anything.
             is_default_corpus: True only for the bundled speech (``QA.default``).
+            reranker: The second stage: True (default) for the shipped reranker when the
+                encoder is the bundled model (its fusion was fitted on that model's
+                ranking; another encoder ranks alone), False for none, or a scorer.
+            rerank_weights: The second stage's parameters; the fitted defaults by default.
         """
         self.name = name
         self.is_default_corpus = is_default_corpus
@@ -134,7 +141,13 @@ class QA:
         self._index: CorpusIndex | None = None
         self._encoder = encoder
         self.weights = weights or RankingWeights()
-        self._cache: OrderedDict[tuple[str, int], Answer] = OrderedDict()
+        if reranker is True:
+            bundled = encoder is None or getattr(encoder, "name", None) == MODEL_NAME
+            reranker = default_reranker() if bundled else None
+        self.reranker: PairScorer | None = reranker or None
+        self.rerank_weights = rerank_weights or RerankWeights()
+        # Answers are cached per reranker version: a new model never serves old answers.
+        self._cache: OrderedDict[tuple[str, int, str], Answer] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
@@ -370,8 +383,25 @@ class QA:
             tokens_from.encode_with_tokens(["warm up"])  # also builds its token filter
         else:
             self.encoder.encode(["warm up"])
+        if self.reranker is not None:
+            self.reranker.score("warm up", ["warm up"])
 
     # ------------------------------------------------------------------ asking
+    @property
+    def _model_version(self) -> str:
+        return self.reranker.version if self.reranker is not None else "-"
+
+    def _rescorer(self, index: CorpusIndex) -> Rescorer | None:
+        """The second stage bound to ``index`` and this engine's reranker, or None."""
+        reranker, parameters = self.reranker, self.rerank_weights
+        if reranker is None:
+            return None
+
+        def second_stage(question: str, scores: SentenceScores, weights: RankingWeights) -> SentenceScores:
+            return rerank(index, question, scores, weights, reranker, parameters)
+
+        return second_stage
+
     def ask(self, question: str, top_k: int = 3) -> Answer:
         """Answer one question.
 
@@ -398,9 +428,9 @@ class QA:
         missing: list[int] = []
         with self._lock:
             for i, question in enumerate(cleaned):
-                hit = self._cache.get((question, top_k))
+                hit = self._cache.get((question, top_k, self._model_version))
                 if hit is not None:
-                    self._cache.move_to_end((question, top_k))
+                    self._cache.move_to_end((question, top_k, self._model_version))
                     answers[i] = hit
                 else:
                     missing.append(i)
@@ -416,11 +446,13 @@ class QA:
             else:
                 vectors, token_rows = tokens_from.encode_with_tokens(texts, batch_size=QUESTION_BATCH)
                 tokens = list(token_rows)
+            rescorer = self._rescorer(index)
             for i, vector, question_tokens in zip(missing, vectors, tokens, strict=False):
-                answers[i] = rank(index, cleaned[i], vector, top_k, self.weights, question_tokens)
+                answers[i] = rank(index, cleaned[i], vector, top_k, self.weights, question_tokens,
+                                  rescorer=rescorer)
             with self._lock:
                 for i in missing:
-                    self._cache[(cleaned[i], top_k)] = answers[i]
+                    self._cache[(cleaned[i], top_k, self._model_version)] = answers[i]
                 while len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
         return [answers[i] for i in range(len(cleaned))]

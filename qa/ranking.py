@@ -372,12 +372,20 @@ class SentenceScores:
         evidence: ``(len(ids), len(EVIDENCE))`` inputs of the abstention model.
         ids: The sentence id of each row, ascending: every sentence of the corpus
             (``arange``) unless the corpus is big enough to rank candidates only.
+        confidence: Set by the second stage (``qa.rerank``): each row's probability that
+            it is the right answer, used instead of the abstention model on ``evidence``.
+        phrases: Set by the second stage: the reader's answer span (offsets into the
+            sentence) of the rows it is sure of; the other rows get no phrase.
+        threshold: Set by the second stage: its own confidence threshold.
     """
 
     features: np.ndarray
     fused: np.ndarray
     evidence: np.ndarray
     ids: np.ndarray
+    confidence: np.ndarray | None = None
+    phrases: dict[int, tuple[int, int]] | None = None
+    threshold: float | None = None
 
 
 def _max_over_passages(values: np.ndarray, first: np.ndarray, last: np.ndarray, span: int,
@@ -770,9 +778,14 @@ def has_late_interaction(index: CorpusIndex, question_tokens: np.ndarray | None)
     return index.sentence_tokens is not None and question_tokens is not None
 
 
+#: A second stage over one question's scores (``qa.rerank``): (question, scores, weights) -> scores.
+Rescorer = Callable[[str, SentenceScores, RankingWeights], SentenceScores]
+
+
 def rank(index: CorpusIndex, question: str, question_vector: np.ndarray, top_k: int,
          weights: RankingWeights, question_tokens: np.ndarray | None = None,
-         full_ranking_max: int = FULL_RANKING_MAX_SENTENCES, keep_highlights: bool = False) -> Answer:
+         full_ranking_max: int = FULL_RANKING_MAX_SENTENCES, keep_highlights: bool = False,
+         rescorer: Rescorer | None = None) -> Answer:
     """Build the ``Answer`` for one question from its (normalised) vector.
 
     Args:
@@ -789,6 +802,9 @@ def rank(index: CorpusIndex, question: str, question_vector: np.ndarray, top_k: 
             ``qa.candidates``).
         keep_highlights: For measuring the ranking apart from abstention only (see
             ``answer_from_scores``); every user-facing surface leaves it False.
+        rescorer: The second stage (the trained reranker, ``qa.rerank``), or None. It is
+            skipped for questions about the document itself and in another language,
+            whose answers do not come from ranking sentences.
     """
     if weights == RankingWeights():
         if not has_late_interaction(index, question_tokens):
@@ -796,6 +812,8 @@ def rank(index: CorpusIndex, question: str, question_vector: np.ndarray, top_k: 
         elif not has_context_rows(index):
             weights = WITHOUT_CONTEXT_ROWS
     scores = score_sentences(index, question, question_vector, weights, question_tokens, full_ranking_max)
+    if rescorer is not None and notice_for(question) is None and not asks_about_document(question):
+        scores = rescorer(question, scores, weights)
     return answer_from_scores(index, question, scores, top_k, weights, keep_highlights)
 
 
@@ -855,7 +873,10 @@ def answer_from_scores(index: CorpusIndex, question: str, scores: SentenceScores
         return Answer(question, None, 0.0, ())
     if asks_about_document(question) and notice_for(question) is None:
         return _about_document(index, question, tables, chosen, top_k, keep_highlights)
-    confidence = confidences(scores.evidence[drivers], weights)
+    if scores.confidence is not None:
+        confidence = scores.confidence[drivers]
+    else:
+        confidence = confidences(scores.evidence[drivers], weights)
     # The fused ranking orders the passages (it is the better ranker); the displayed score
     # is the calibrated confidence capped by the passage above, so a list never shows a
     # lower-ranked passage with a higher score than the one before it.
@@ -869,14 +890,19 @@ def answer_from_scores(index: CorpusIndex, question: str, scores: SentenceScores
         passages.append(_passage(index, passage_id, float(score), [int(ids[row]) for row in spans]))
     best_confidence = float(confidence[0])
     notice = notice_for(question)
-    if notice is not None or best_confidence < weights.threshold:
+    threshold = weights.threshold if scores.threshold is None else scores.threshold
+    if notice is not None or best_confidence < threshold:
         # Another language: the model reads it poorly, so no answer is asserted, but the
         # closest passages (often right: names and digits carry over) stay shown, unmarked.
         shown = passages if keep_highlights else [replace(p, highlights=()) for p in passages]
         return Answer(question, None, best_confidence, tuple(shown), notice=notice)
     answer = index.sentence_text(int(ids[drivers[0]]))
     phrase, phrase_span = None, None
-    found = find_phrase(question, answer)
+    if scores.phrases is not None:
+        read = scores.phrases.get(drivers[0])
+        found = None if read is None else Span(*read)
+    else:
+        found = find_phrase(question, answer)
     if found is not None:
         offset = passages[0].highlights[0].start
         phrase = answer[found.start:found.end]
