@@ -1,4 +1,6 @@
-"""The torch encoder's memory behaviour (the reference and fallback; ``tests/test_onnx.py`` covers the ONNX one): batches padded in steps, weights resident once loaded.
+"""The torch encoder's memory behaviour: batches padded in steps, weights resident once loaded.
+
+The torch encoder is the reference and the fallback; ``tests/test_onnx.py`` covers the ONNX one.
 
 Why these are tests and not only bench rows: both are properties of how the model is set up
 (what the tokenizer is told, what is read at load), and a later change to the loading code

@@ -1,4 +1,4 @@
-"""The model on onnxruntime: the same vectors and answers as sentence-transformers, a cache that trusts nothing.
+"""The model on onnxruntime: the vectors and answers of sentence-transformers; a cache trusting nothing.
 
 Why the real model on both runtimes: the ONNX graph is the product's query path and
 sentence-transformers is the reference; equivalence is only shown by running both on real
@@ -128,10 +128,11 @@ def test_asking_gives_the_same_answers_on_both_runtimes(onnx_encoder: OnnxEncode
 def test_answering_imports_no_torch(onnx_encoder: OnnxEncoder) -> None:
     from qa import QA
 
-    QA.default(encoder=onnx_encoder).ask("warm the caches")  # the index and the graph are cached now
+    QA.default(encoder=onnx_encoder).ask("warm the caches")  # index and graph are cached now
     code = ("import sys, qa; a = qa.ask('When did Dalian receive the Global 500 award?'); "
             "assert a.answer and '2001' in a.answer, a.answer; "
-            "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))")
+            "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers')"
+            " if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.stdout.strip() == "[]"
@@ -159,8 +160,8 @@ def test_a_corrupt_cached_graph_is_rebuilt(tmp_path: Path, monkeypatch: pytest.M
             again = OnnxEncoder()
             assert again.runtime == "onnxruntime"
         assert np.allclose(again.encode(texts), expected, atol=1e-6)
-        assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING][0].startswith(
-            "cached ONNX graph unusable")
+        warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        assert len(warned) == 1 and warned[0].startswith("cached ONNX graph unusable")
         assert graph.read_bytes() != damage  # exported again, not trusted
 
 
