@@ -5,6 +5,7 @@ question is answered from (documents, sentence and passage spans, FAISS and BM25
 token vectors, the manifest) and names the operations on them; each operation lives in a
 module of its own, so each stays small and is read on its own:
 
+- ``index.corpus_index``: the data class (``CorpusIndexData``) the operations below take and make.
 - ``index.layout``: format version and file names (the directory layout is described there).
 - ``index.records``: sentence, passage and document-entry records, content hashes.
 - ``index.progress``: the stage bar of a build or an update.
