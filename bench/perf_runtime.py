@@ -113,7 +113,8 @@ def main() -> None:
             encoder.encode(texts, batch_size=64)
             throughput[name].append(len(texts) / (time.perf_counter() - start))
     sample = texts[:200]
-    agreement = float(np.min(np.sum(encoders["onnx"].encode(sample) * encoders["torch"].encode(sample), axis=1)))
+    products = encoders["onnx"].encode(sample) * encoders["torch"].encode(sample)
+    agreement = float(np.min(np.sum(products, axis=1)))
 
     cli = [str(Path(sys.executable).with_name("speech-qa")), "ask",
            "When did Dalian receive the Global 500 award?", "--top-k", "1"]
@@ -159,7 +160,8 @@ def main() -> None:
         f"{med(throughput['onnx']):.0f} /s | {med(throughput['onnx'])/med(throughput['torch']):.2f}× |",
         f"| resident memory, speech index + model, after 200 questions | "
         f"{memory['torch']['rss_mib']:.0f} MiB | "
-        f"{memory['onnx']['rss_mib']:.0f} MiB | {memory['onnx']['rss_mib']/memory['torch']['rss_mib']:.2f}× |",
+        f"{memory['onnx']['rss_mib']:.0f} MiB | "
+        f"{memory['onnx']['rss_mib'] / memory['torch']['rss_mib']:.2f}× |",
         f"| cold `speech-qa ask` (index and graph cached) vs `python -c \"import sentence_transformers\"` | "
         f"{med(cold['baseline']):.2f} s (the import alone) | {med(cold['cli']):.2f} s (the whole answer) | "
         f"{med(cold['cli'])/med(cold['baseline']):.2f}× |",
