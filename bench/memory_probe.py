@@ -163,10 +163,9 @@ def apply_variant(variant: str) -> None:
         init = qa.batching.BatchingQA.__init__
         qa.batching.BatchingQA.__init__ = functools.partialmethod(init, cache_size=int(value))  # type: ignore[method-assign,assignment]
     elif name == "pad":
-        from index.encoder import default_encoder
+        import index.onnx_encoder
 
-        model = default_encoder()._get_model()
-        model[0].processing_kwargs = {"text": {"pad_to_multiple_of": int(value)}}
+        index.onnx_encoder.PAD_TO_MULTIPLE = int(value)  # read by each batch's padding
     elif name == "unpatched":  # the encoder as before the fix: no length steps, weights paged lazily
         import index.encoder
 

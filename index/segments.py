@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Collection, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 import faiss
 import numpy as np
 
+from index.corpus_index import CorpusIndexData
 from index.errors import IndexBuildError
 from index.layout import LATE_INTERACTION_MAX_SENTENCES
 from index.manifest import make_manifest
@@ -24,11 +25,12 @@ from index.terms import TermStats
 from index.vectors import APPROXIMATE_THRESHOLD, FLAT, build_vector_index
 from ingest import Document
 
-if TYPE_CHECKING:
-    from index.store import CorpusIndex
+C = TypeVar("C", bound=CorpusIndexData)
+"""Any corpus index class (``index.store.CorpusIndex``): the operations make instances of it."""
 
 
-def merge_indexes(cls: type[CorpusIndex], parts: Sequence[CorpusIndex], copy: bool = False) -> CorpusIndex:
+
+def merge_indexes(cls: type[C], parts: Sequence[C], copy: bool = False) -> C:
     """One index holding the documents of ``parts`` in order (no embedding).
 
     The first part's vector index takes the others' rows (``add``: a flat index
@@ -88,7 +90,7 @@ def merge_indexes(cls: type[CorpusIndex], parts: Sequence[CorpusIndex], copy: bo
                sentence_terms, passage_terms, entries)
 
 
-def drop_documents(index: CorpusIndex, sources: Collection[str]) -> CorpusIndex:
+def drop_documents(index: C, sources: Collection[str]) -> C:
     """This index minus the documents named ``sources`` (nothing is embedded again).
 
     Raises:

@@ -14,22 +14,20 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import faiss
 import numpy as np
 
+from index.corpus_index import CorpusIndexData
 from index.errors import IndexLoadError
 from index.layout import TOKEN_OFFSETS_FILE, TOKENS_FILE
 from index.lexical import LexicalIndex
 from index.records import PassageRecord, SentenceRecord
 from ingest import Document
 
-if TYPE_CHECKING:
-    from index.store import CorpusIndex
 
-
-def write_tables(index: CorpusIndex, folder: Path) -> None:
+def write_tables(index: CorpusIndexData, folder: Path) -> None:
     """Write ``index``'s tables (one segment: no manifest) into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     _write_jsonl(folder / "documents.jsonl",

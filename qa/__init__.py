@@ -12,8 +12,9 @@ every deliberate refusal and lets real bugs surface. They are re-exported here s
 (and ``ui/``) need nothing but ``qa``.
 """
 
-from index.encoder import Encoder, default_encoder
+from index.encoder import Encoder
 from index.errors import IndexBuildError, IndexLoadError
+from index.onnx_encoder import default_encoder
 from ingest.corpus import DEFAULT_CORPUS_TITLE, SkippedFile
 from ingest.errors import IngestError, SpeechQAError
 from ingest.readers import SUPPORTED_SUFFIXES

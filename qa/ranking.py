@@ -696,7 +696,7 @@ def _maxsim(index: CorpusIndex, tokens: np.ndarray, question_tokens: np.ndarray,
     gathered = _float32_tokens(index, tokens)[rows]
     if gathered.dtype != np.float32:
         gathered = gathered.astype(np.float32)
-    # One matrix product, rows x question tokens, on torch's pool (``token_similarities``).
+    # One matrix product, rows x question tokens (``token_similarities``).
     similarities = token_similarities(gathered, question)
     return np.maximum.reduceat(similarities, firsts, axis=0).mean(axis=1, dtype=np.float32)
 

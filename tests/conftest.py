@@ -59,6 +59,14 @@ def real_encoder():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
+def torch_encoder():  # type: ignore[no-untyped-def]
+    """The same model through sentence-transformers on torch: the reference, and the fallback."""
+    from index import BundledEncoder
+
+    return BundledEncoder()
+
+
+@pytest.fixture(scope="session")
 def speech_path() -> Path:
     """The bundled speech inside the package."""
     from ingest import default_corpus_path

@@ -1,4 +1,6 @@
-"""The bundled encoder's memory behaviour: batches padded in steps, weights resident once loaded.
+"""The torch encoder's memory behaviour: batches padded in steps, weights resident once loaded.
+
+The torch encoder is the reference and the fallback; ``tests/test_onnx.py`` covers the ONNX one.
 
 Why these are tests and not only bench rows: both are properties of how the model is set up
 (what the tokenizer is told, what is read at load), and a later change to the loading code
@@ -25,8 +27,8 @@ TEXTS = [
 UNPADDED = {"text": {"pad_to_multiple_of": None}}
 
 
-def test_batches_are_padded_in_steps(real_encoder: Any) -> None:
-    model = real_encoder._get_model()
+def test_batches_are_padded_in_steps(torch_encoder: Any) -> None:
+    model = torch_encoder._get_model()
     for texts in (TEXTS[:1], TEXTS[1:2], TEXTS):
         padded = model.preprocess(texts)["input_ids"].shape[1]
         plain = model.preprocess(texts, processing_kwargs=UNPADDED)["input_ids"].shape[1]
@@ -34,17 +36,17 @@ def test_batches_are_padded_in_steps(real_encoder: Any) -> None:
         assert plain <= padded < plain + PAD_TO_MULTIPLE
 
 
-def test_padding_changes_no_vector(real_encoder: Any) -> None:
-    model = real_encoder._get_model()
+def test_padding_changes_no_vector(torch_encoder: Any) -> None:
+    model = torch_encoder._get_model()
     plain = model.encode(TEXTS, normalize_embeddings=True, convert_to_numpy=True,
                          processing_kwargs=UNPADDED)
-    assert np.allclose(real_encoder.encode(TEXTS), plain, atol=1e-5)
-    vectors, tokens = real_encoder.encode_with_tokens(TEXTS)
+    assert np.allclose(torch_encoder.encode(TEXTS), plain, atol=1e-5)
+    vectors, tokens = torch_encoder.encode_with_tokens(TEXTS)
     assert np.allclose(vectors, plain, atol=1e-5)
     settings = model[0].processing_kwargs
     model[0].processing_kwargs = UNPADDED
     try:
-        _, plain_tokens = real_encoder.encode_with_tokens(TEXTS)
+        _, plain_tokens = torch_encoder.encode_with_tokens(TEXTS)
     finally:
         model[0].processing_kwargs = settings
     # The padding never shows up as token vectors: the same tokens as without it.
@@ -53,8 +55,8 @@ def test_padding_changes_no_vector(real_encoder: Any) -> None:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/smaps")
-def test_weights_are_resident_once_loaded(real_encoder: Any) -> None:
-    real_encoder.warm_up()
+def test_weights_are_resident_once_loaded(torch_encoder: Any) -> None:
+    torch_encoder.warm_up()
     weights = Path(bundled_model_path()) / "model.safetensors"
     if not weights.is_file():
         pytest.skip("the bundled weights are not one safetensors file")

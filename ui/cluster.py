@@ -42,10 +42,11 @@ keeps a 2-core laptop's memory for the model instead of Ray's default 30% of RAM
 
 REPLICA_ENV = {
     # One compute thread per replica: replicas are the unit of parallelism (one per core),
-    # and two replicas each running 2 torch threads on 2 cores only contend.
+    # and two replicas each running 2 threads (onnxruntime's or torch's) on 2 cores only contend.
     "OMP_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
     "TOKENIZERS_PARALLELISM": "false",
+    "SPEECH_QA_THREADS": "1",  # onnxruntime's intra-op threads (index.onnx_cache.onnx_threads)
     "MALLOC_ARENA_MAX": str(MALLOC_ARENAS),
     "HF_HUB_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
