@@ -36,15 +36,19 @@ def documents(*pairs: tuple[str, str]) -> list[Document]:
     return [Document(f"d{i}", source, text) for i, (source, text) in enumerate(pairs)]
 
 
+def engine_over(docs: list[Document], encoder: FakeEncoder) -> QA:
+    index = CorpusIndex.build(docs, encoder)
+    return QA(lambda: index, encoder=encoder)
+
+
 ALL = documents(("harbour.txt", HARBOUR), ("bridge.txt", BRIDGE), ("park.txt", PARK))
 
 
 def test_sources_rank_as_if_they_were_the_whole_collection() -> None:
     encoder = FakeEncoder()
-    whole = QA(lambda index=CorpusIndex.build(ALL, encoder): index, encoder=encoder)
+    whole = engine_over(ALL, encoder)
     chosen = ["park.txt", "harbour.txt"]
-    alone = QA(lambda index=CorpusIndex.build([d for d in ALL if d.source in chosen], encoder): index,
-               encoder=encoder)
+    alone = engine_over([d for d in ALL if d.source in chosen], encoder)
     for question in QUESTIONS:
         within = whole.ask(question, sources=chosen)
         assert within.to_dict() == alone.ask(question).to_dict()
@@ -57,10 +61,10 @@ def test_sources_rank_as_if_they_were_the_whole_collection() -> None:
 
 def test_every_source_is_the_whole_collection_and_bad_choices_are_named() -> None:
     encoder = FakeEncoder()
-    engine = QA(lambda index=CorpusIndex.build(ALL, encoder): index, encoder=encoder)
+    engine = engine_over(ALL, encoder)
     names = [d.source for d in ALL]
     assert engine.ask(QUESTIONS[0], sources=names).to_dict() == engine.ask(QUESTIONS[0]).to_dict()
-    with pytest.raises(QuestionError, match="'nowhere.txt'"):
+    with pytest.raises(QuestionError, match=r"'nowhere\.txt'"):
         engine.ask(QUESTIONS[0], sources=["park.txt", "nowhere.txt"])
     with pytest.raises(QuestionError, match="empty"):
         engine.ask(QUESTIONS[0], sources=[])
@@ -70,11 +74,11 @@ def test_every_source_is_the_whole_collection_and_bad_choices_are_named() -> Non
 
 def test_batcher_groups_by_sources_and_refuses_unknown_names_alone() -> None:
     encoder = FakeEncoder()
-    engine = QA(lambda index=CorpusIndex.build(ALL, encoder): index, encoder=encoder)
+    engine = engine_over(ALL, encoder)
     batching = BatchingQA(engine, max_wait_s=0.05)
     try:
         futures = [batching.submit(QUESTIONS[3], 3, None), batching.submit(QUESTIONS[3], 3, ["park.txt"])]
-        with pytest.raises(QuestionError, match="'gone.txt'"):
+        with pytest.raises(QuestionError, match=r"'gone\.txt'"):
             batching.submit(QUESTIONS[3], 3, ["gone.txt"])
         whole, within = (future.result(timeout=30) for future in futures)
         assert {p.source for p in within.passages} == {"park.txt"}
@@ -124,7 +128,7 @@ def test_questions_during_reloads_all_succeed_on_one_version(collection: Path, t
             try:
                 answer = batching.ask("When was the park opened?", top_k=5)
                 seen.add(frozenset(p.source for p in answer.passages))
-            except BaseException as exc:  # noqa: BLE001 - every failure is the finding
+            except BaseException as exc:  # every failure is the finding
                 failures.append(exc)
 
     threads = [threading.Thread(target=asker) for _ in range(8)]
@@ -160,7 +164,8 @@ def test_a_damaged_new_version_keeps_the_old_one_served(collection: Path) -> Non
     live = LiveIndex.open(collection, FakeEncoder())
     answer = live.engine.ask("When was the harbour rebuilt?")
     manifest = collection / "manifest.json"
-    manifest.write_text(manifest.read_text(encoding="utf-8").replace('"counts"', '"kounts"'), encoding="utf-8")
+    damaged = manifest.read_text(encoding="utf-8").replace('"counts"', '"kounts"')
+    manifest.write_text(damaged, encoding="utf-8")
     assert not live.check()
     assert live.engine.ask("When was the harbour rebuilt?") == answer
 
@@ -169,8 +174,9 @@ def test_an_add_from_another_process_is_seen(collection: Path, tmp_path: Path) -
     """The CLI path in a child process (real lock, real rename), with the fake encoder."""
     live = LiveIndex.open(collection, FakeEncoder())
     (tmp_path / "park.txt").write_text(PARK, encoding="utf-8")
+    park = str(tmp_path / "park.txt")
     script = ("import sys; sys.path.insert(0, 'tests'); from conftest import FakeEncoder; from qa import QA; "
-              f"QA.load({str(collection)!r}, encoder=FakeEncoder(), lazy=True).add([{str(tmp_path / 'park.txt')!r}])")
+              f"QA.load({str(collection)!r}, encoder=FakeEncoder(), lazy=True).add([{park!r}])")
     subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=True, timeout=120)
     assert live.check()
     assert "park.txt" in live.engine.sources
