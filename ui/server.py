@@ -273,12 +273,15 @@ def create_api(ask: Ask, ready: Callable[[], Awaitable[bool]], store: DocumentSt
         return {"status": "ok"}
 
     def early(scope: Scope) -> tuple[int, str] | None:
-        """Token checks made before a body is read (writes always; reads when a read token is set)."""
+        """Refusals made before a body is read: writes to a read-only collection, writes
+        without the admin token, reads without the read token (when one is set)."""
         headers = dict(scope.get("headers", ()))
         authorization = headers.get(b"authorization", b"").decode("latin-1") or None
         path, method = scope.get("path"), scope.get("method")
         writing = path == "/api/documents" and method in ("POST", "DELETE")
-        if writing and store is not None and store.read_only is None:
+        if writing and store is not None and store.read_only is not None:
+            return 409, store.read_only
+        if writing and store is not None:
             refusal = access.check_write(authorization)
         elif path in ("/api/ask", "/api/documents") and not writing:
             refusal = access.check_read(authorization)
