@@ -45,8 +45,9 @@ def _replicas(value: str) -> int:
 
 
 def _serve_logs() -> None:
-    """One access line per request and one line per refused request, through ``logging``."""
-    for name in ("uvicorn.access", "ui"):
+    """One access line per request, one line per refused request, one per write and per
+    new version served, through ``logging``."""
+    for name in ("uvicorn.access", "ui", "qa.live"):
         logging.getLogger(name).setLevel(logging.INFO)
 
 

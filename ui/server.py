@@ -154,7 +154,9 @@ class ApiBodyLimit:
             refusal = self.early(scope)
             if refusal is not None:
                 code, reason = refusal
-                logger.info("refused %s %s: %s", scope.get("method"), scope.get("path"), reason)
+                client = scope.get("client") or ("unknown", 0)
+                logger.info("refused %s %s from %s:%s: %s", scope.get("method"), scope.get("path"),
+                            client[0], client[1], reason)
                 headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
                 await JSONResponse({"error": reason}, status_code=code, headers=headers)(
                     scope, _disconnected, send)
