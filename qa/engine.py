@@ -353,6 +353,22 @@ class QA:
         """
         self._swap(index)
 
+    def prepare(self, index: CorpusIndex) -> None:
+        """Answer one question from ``index`` (not served, not cached) so that what the
+        ranking builds once per index (its tables, sample rows, token copies) is built now.
+
+        Why: a live reload (``qa.live``) calls this before ``replace_index``; otherwise the
+        first batch on the new version would build them while every asker waits.
+        """
+        tokens_from = token_encoder(self.encoder) if index.sentence_tokens is not None else None
+        question_tokens: np.ndarray | None = None
+        if tokens_from is not None:
+            vectors, rows = tokens_from.encode_with_tokens(["warm up"])
+            question_tokens = rows[0]
+        else:
+            vectors = self.encoder.encode(["warm up"])
+        rank(index, "warm up", vectors[0], 1, self.weights, question_tokens)
+
     def check_sources(self, sources: Sequence[str] | None) -> tuple[str, ...] | None:
         """The chosen document names as ``ask`` uses them (None: the whole collection).
 

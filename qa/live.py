@@ -9,7 +9,9 @@ identity changes exactly when a new version is complete. A ``stat`` every
 mounts) and on every Ray Serve replica alike, with nothing to install.
 
 Why in-flight questions never fail: the new version is read completely (under the update
-lock, so no writer is half-way) before the engine switches to it in one reference
+lock, so no writer is half-way) and warmed (``QA.prepare``: what the ranking builds once
+per index is built here, not in the first askers' batch) before the engine switches to it
+in one reference
 assignment (``QA.replace_index``). A batch of questions reads the index once, so it
 finishes on the version it started with; the old version is freed when the last such
 batch ends. A version that cannot be read (damaged, another model) is logged once and the
@@ -101,6 +103,7 @@ class LiveIndex:
                                    "previous one: %s", self.folder, exc)
                 self._failed = seen
                 return False
+            self.engine.prepare(index)  # off the askers' path: the first batch on it is not slower
             self.engine.replace_index(index)
             self.version = version
             self.reloads += 1
