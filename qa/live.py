@@ -29,6 +29,7 @@ from index import Encoder, default_encoder
 from index.collection import IndexVersion, index_version, load_current
 from ingest.errors import SpeechQAError
 from qa.engine import QA
+from qa.session import DEFAULT_NICENESS, _lower_priority
 
 logger = logging.getLogger(__name__)
 
@@ -40,11 +41,11 @@ time (well under the promised 5 s for collections of tens of thousands of senten
 class LiveIndex:
     """Keeps ``engine`` answering from the newest complete version of its index directory.
 
-    Use ``start()`` for the polling thread (servers), or call ``check()`` right after a
-    write to serve it at once (the write routes do, so their reply means "served").
+    Use ``start()`` for the polling thread (servers), and ``refresh()`` right after a write
+    to serve it at once (the write routes do, so their reply means "served").
     """
 
-    def __init__(self, engine: QA, poll_s: float = DEFAULT_POLL_S) -> None:
+    def __init__(self, engine: QA, poll_s: float = DEFAULT_POLL_S, niceness: int = DEFAULT_NICENESS) -> None:
         """Cheap: nothing is read until ``check`` or ``start``.
 
         Raises:
@@ -62,6 +63,9 @@ class LiveIndex:
         self._lock = threading.Lock()
         self._failed: IndexVersion | None = None
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._checked = threading.Condition()
+        self._niceness = niceness
         self._thread: threading.Thread | None = None
 
     @classmethod
@@ -79,6 +83,7 @@ class LiveIndex:
         used = encoder or default_encoder()
         version, index = load_current(path, used.name)
         engine = QA(lambda: index, encoder, index_dir=path, name=path.name or None)
+        engine.replace_index(index)  # in memory now: its documents are the served ones from the start
         live = cls(engine, poll_s)
         live.version = version
         return live
@@ -110,6 +115,34 @@ class LiveIndex:
             logger.info("serving a new version of %s: %d document(s)", self.folder, len(index.documents))
             return True
 
+    def refresh(self, timeout_s: float = 60.0) -> bool:
+        """Serve the version on disk now, waiting (at most ``timeout_s``) until it is served.
+
+        Why not ``check`` in the caller's thread: the polling thread reloads at a lower CPU
+        priority, so a reload never takes the cores from the questions being answered; a
+        write route wakes it and waits. Without a polling thread, checks here.
+
+        Returns:
+            Whether the version on disk when called (or a newer one) is being served.
+        """
+        wanted = index_version(self.folder)
+        if wanted is None:  # no complete index there right now: nothing to serve
+            return False
+        if self._thread is None:
+            self.check()
+            return self.version == wanted
+        deadline = time.monotonic() + timeout_s
+        with self._checked:
+            while self.version != wanted and wanted != self._failed:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._stop.is_set():
+                    return False
+                self._wake.set()
+                self._checked.wait(min(remaining, self.poll_s))
+                if index_version(self.folder) != wanted:  # a newer one landed meanwhile: fine
+                    return True
+        return self.version == wanted
+
     def start(self) -> LiveIndex:
         """Poll in a daemon thread until ``close``; returns itself."""
         if self._thread is None:
@@ -120,17 +153,25 @@ class LiveIndex:
     def close(self) -> None:
         """Stop polling (idempotent)."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
 
     def _run(self) -> None:
-        while not self._stop.wait(self.poll_s):
+        _lower_priority(self._niceness)  # reloads yield the cores to the questions
+        while not self._stop.is_set():
+            self._wake.wait(self.poll_s)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
                 self.check()
             except Exception:  # a real fault; keep serving and keep watching
                 logger.exception("checking %s for a new version failed", self.folder)
                 time.sleep(self.poll_s)
+            with self._checked:
+                self._checked.notify_all()
 
 
 __all__ = ["DEFAULT_POLL_S", "LiveIndex"]

@@ -180,3 +180,17 @@ def test_an_add_from_another_process_is_seen(collection: Path, tmp_path: Path) -
     subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=True, timeout=120)
     assert live.check()
     assert "park.txt" in live.engine.sources
+
+
+def test_refresh_waits_for_the_polling_thread_to_serve_a_write(collection: Path, tmp_path: Path) -> None:
+    live = LiveIndex.open(collection, FakeEncoder(), poll_s=30).start()  # it would not poll by itself
+    try:
+        (tmp_path / "park.txt").write_text(PARK, encoding="utf-8")
+        QA.load(collection, encoder=FakeEncoder(), lazy=True).add([tmp_path / "park.txt"])
+        started = time.monotonic()
+        assert live.refresh(timeout_s=20)
+        assert time.monotonic() - started < 10
+        assert "park.txt" in live.engine.sources and live.reloads == 1
+        assert live.refresh()  # nothing new: served already
+    finally:
+        live.close()

@@ -9,7 +9,7 @@ Why the update lock and a fresh writer per request: the index directory is the o
 Each write is a ``QA.load(dir, lazy=True)`` plus ``add``/``remove``, serialised with every
 other writer (this server's other requests, ``speech-qa add`` in a shell) by the lock in
 ``index.collection``; the served engine then reloads it like any new version
-(``qa.live.LiveIndex.check``), so a write's reply means the new version is being served.
+(``qa.live.LiveIndex.refresh``), so a write's reply means the new version is being served.
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ class FolderStore:
 
 def local_store(engine: QA, live: LiveIndex | None) -> FolderStore:
     """The store of a one-machine server: writes by a lazy engine sharing the model, then
-    an immediate reload of the served one (``live.check``)."""
+    an immediate reload of the served one (``live.refresh``)."""
     folder = engine.index_dir if live is not None else None
 
     def writer() -> QA:
@@ -133,7 +133,7 @@ def local_store(engine: QA, live: LiveIndex | None) -> FolderStore:
 
     async def reload() -> None:
         if live is not None:
-            await asyncio.to_thread(live.check)
+            await asyncio.to_thread(live.refresh)
 
     return FolderStore(served, folder, writer, reload)
 

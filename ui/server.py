@@ -142,9 +142,10 @@ class ApiBodyLimit:
     """
 
     def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]],
-                 early: EarlyRefusal | None = None) -> None:
+                 early: EarlyRefusal | None = None, upload_limit: int = API_BODY_LIMIT) -> None:
         self.app = app
         self.early = early
+        self.upload_limit = upload_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not str(scope.get("path", "")).startswith("/api/"):
@@ -162,7 +163,7 @@ class ApiBodyLimit:
                     scope, _disconnected, send)
                 return
         upload = scope.get("method") == "POST" and scope.get("path") == "/api/documents"
-        limit = UPLOAD_BODY_LIMIT if upload else API_BODY_LIMIT
+        limit = self.upload_limit if upload else API_BODY_LIMIT
         declared = dict(scope.get("headers", ())).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
             await self._refuse(scope, send, limit)
@@ -291,7 +292,8 @@ def create_api(ask: Ask, ready: Callable[[], Awaitable[bool]], store: DocumentSt
             refusal = None
         return None if refusal is None else (refusal.status, refusal.message)
 
-    api.add_middleware(ApiBodyLimit, early=early)
+    api.add_middleware(ApiBodyLimit, early=early,
+                       upload_limit=UPLOAD_BODY_LIMIT if store is not None else API_BODY_LIMIT)
     return api
 
 
