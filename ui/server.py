@@ -12,6 +12,10 @@ measured in ``bench/RESULTS.md`` (Load): the page's session callback is never de
 the engine (``ui.app.SessionCloser``), batches are padded to a few shapes
 (``index.encoder.PAD_TO_MULTIPLE``), and the weights are read in at load.
 
+Over an index directory (``serve --index DIR``) the app also lists and changes the collection
+(``/api/documents``: ``ui.documents_api``, behind the tokens of ``ui.access``) and follows the
+directory, serving each new version on disk within a second (``qa.live``).
+
 Errors a caller can fix get a status (400 bad question, 413 body too large, 422 malformed
 request) and a JSON body ``{"error": "..."}`` with one sentence; each is logged as one line.
 A traceback in the log means a real fault.
