@@ -128,6 +128,9 @@ def main() -> None:
     parser.add_argument("--steady-s", type=float, default=20.0, help="each of the two steady windows")
     parser.add_argument("--gap-s", type=float, default=1.0, help="pause between two reloads")
     parser.add_argument("--adds", type=int, default=3, help="CLI add-to-answer rounds")
+    parser.add_argument("--writer-nice", type=int, default=0,
+                        help="run this process' 20 writes at this niceness (as 'nice speech-qa add' "
+                             "would), to tell the writes' own CPU from the reloads'")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     sys.path.insert(0, str(ROOT))
@@ -187,6 +190,8 @@ def main() -> None:
         rss_before = rss_mb(server.pid)
         load.phase = "reloads"
         writer = QA.load(folder, encoder=encoder, lazy=True)
+        if args.writer_nice:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), args.writer_nice)
         reload_started = time.perf_counter()
         waits: list[float] = []
         for number in range(args.reloads):
@@ -217,6 +222,7 @@ def main() -> None:
             "add_to_answer_max_s": round(max(to_answer), 2),
             "manifest_to_answer_s": [round(t, 2) for t in from_rename],
             "reloads": args.reloads,
+            "writer_nice": args.writer_nice,
             "write_to_served_median_s": round(statistics.median(waits), 3),
             "write_to_served_max_s": round(max(waits), 3),
             "reload_window_s": round(reload_window, 1),
