@@ -85,6 +85,38 @@ def check_index(target: Path | str, model_name: str | None = None) -> dict[str, 
     return checked_manifest(Path(target).absolute(), model_name)
 
 
+IndexVersion = tuple[int, int, int, int]
+"""What identifies one version of an index on disk: its manifest's device, inode, size and
+modification time. Every update replaces ``manifest.json`` by a new file (a rename), so a
+new version always has a new identity, and reading it costs one ``stat``."""
+
+
+def index_version(target: Path | str) -> IndexVersion | None:
+    """The version of the index at ``target`` now, or None while there is none (a rewrite
+    between its two renames, or no index). Cheap enough to poll several times a second."""
+    try:
+        info = (Path(target) / MANIFEST).stat()
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+def load_current(target: Path | str, model_name: str | None = None
+                 ) -> tuple[IndexVersion | None, CorpusIndex]:
+    """Read the index at ``target`` under the update lock, with the version read.
+
+    Why under the lock: an update of another process (``speech-qa add``) or thread may be
+    replacing files meanwhile; holding the same lock the updates hold, the whole load sees
+    one version, and the version returned is the one loaded.
+
+    Raises:
+        IndexLoadError: No index there, damaged, or built with another model.
+    """
+    target = Path(target).absolute()
+    with parent_lock(target.parent):
+        return index_version(target), CorpusIndex.load(target, expected_model=model_name)
+
+
 def list_documents(target: Path | str) -> list[DocumentEntry]:
     """The documents of the index at ``target`` (from the manifest alone for format 2).
 

@@ -28,8 +28,10 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 
+from index import CorpusIndex
 from qa.engine import QA, check_question
-from qa.types import Answer
+from qa.errors import QuestionError
+from qa.types import Answer, DocumentInfo
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +47,7 @@ DEFAULT_MAX_BATCH = 32
 class _Pending:
     question: str
     top_k: int
+    sources: tuple[str, ...] | None
     future: Future[Answer]
 
 
@@ -94,33 +97,51 @@ class BatchingQA(QA):
         """Whether the index and the model are in memory (here or in the wrapped engine)."""
         return super().ready or self._base.ready
 
+    @property
+    def index(self) -> CorpusIndex:
+        """The wrapped engine's index, read on every batch: when a live server replaces it
+        (``QA.replace_index`` on the wrapped engine), the next batch answers from the new
+        one and this batcher's cache, which belongs to the old one, is dropped."""
+        return self._base.index
+
+    @property
+    def documents(self) -> tuple[DocumentInfo, ...]:
+        """The documents being served (the wrapped engine's)."""
+        return self._base.documents
+
+    def _swap(self, index: CorpusIndex) -> None:
+        """An update through the batcher changes the wrapped engine (the one index served)."""
+        self._base._swap(index)
+
     # ------------------------------------------------------------------ asking
-    def ask(self, question: str, top_k: int = 3) -> Answer:
+    def ask(self, question: str, top_k: int = 3, sources: Sequence[str] | None = None) -> Answer:
         """Answer one question; concurrent callers share one model call.
 
         Raises:
-            QuestionError: Empty or over-long question, or a bad ``top_k`` (raised here,
-                before the question joins a batch).
+            QuestionError: Empty or over-long question, a bad ``top_k`` or an unknown
+                name in ``sources`` (raised here, before the question joins a batch).
         """
-        return self.submit(question, top_k).result()
+        return self.submit(question, top_k, sources).result()
 
-    async def ask_async(self, question: str, top_k: int = 3) -> Answer:
+    async def ask_async(self, question: str, top_k: int = 3,
+                        sources: Sequence[str] | None = None) -> Answer:
         """``ask`` for asyncio callers: the event loop waits, no thread is blocked."""
-        return await asyncio.wrap_future(self.submit(question, top_k))
+        return await asyncio.wrap_future(self.submit(question, top_k, sources))
 
-    def submit(self, question: str, top_k: int = 3) -> Future[Answer]:
+    def submit(self, question: str, top_k: int = 3, sources: Sequence[str] | None = None) -> Future[Answer]:
         """Queue a question; its ``Future`` resolves with the ``Answer``.
 
         Raises:
-            QuestionError: The question or ``top_k`` is unusable (nothing is queued).
+            QuestionError: The question, ``top_k`` or ``sources`` is unusable (nothing is queued).
             RuntimeError: The batcher was closed.
         """
         cleaned, checked_k = check_question(question, top_k)
+        chosen = self.check_sources(sources)
         future: Future[Answer] = Future()
         if self._closed:
             raise RuntimeError("the question batcher is closed")
         self._start_worker()
-        self._inbox.put(_Pending(cleaned, checked_k, future))
+        self._inbox.put(_Pending(cleaned, checked_k, chosen, future))
         return future
 
     def close(self) -> None:
@@ -163,16 +184,20 @@ class BatchingQA(QA):
                 return
 
     def _answer(self, batch: Sequence[_Pending]) -> None:
-        """One ``ask_many`` per ``top_k`` in the batch (nearly always just one)."""
-        by_k: dict[int, list[_Pending]] = {}
+        """One ``ask_many`` per ``top_k`` and ``sources`` in the batch (nearly always just one)."""
+        groups: dict[tuple[int, tuple[str, ...] | None], list[_Pending]] = {}
         for item in batch:
-            by_k.setdefault(item.top_k, []).append(item)
-        for top_k, items in by_k.items():
+            groups.setdefault((item.top_k, item.sources), []).append(item)
+        for (top_k, sources), items in groups.items():
             live = [item for item in items if item.future.set_running_or_notify_cancel()]
             if not live:
                 continue
             try:
-                answers = self.ask_many([item.question for item in live], top_k)
+                answers = self.ask_many([item.question for item in live], top_k, sources)
+            except QuestionError as exc:  # a name gone with a reload since it was checked
+                for item in live:
+                    item.future.set_exception(exc)
+                continue
             except BaseException as exc:  # a real fault: every waiting caller sees it
                 logger.error("answering a batch of %d question(s) failed", len(live), exc_info=True)
                 for item in live:

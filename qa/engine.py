@@ -51,6 +51,7 @@ from ingest.errors import SpeechQAError
 from qa.question import check_top_k, clean_question
 from qa.ranking import RankingWeights, Rescorer, SentenceScores, rank
 from qa.rerank import RerankWeights, rerank
+from qa.sources import check_sources, restricted
 from qa.types import Answer, DocumentInfo, UpdateReport
 
 QUESTION_BATCH = 32
@@ -146,8 +147,10 @@ class QA:
             reranker = default_reranker() if bundled else None
         self.reranker: PairScorer | None = reranker or None
         self.rerank_weights = rerank_weights or RerankWeights()
-        # Answers are cached per reranker version: a new model never serves old answers.
-        self._cache: OrderedDict[tuple[str, int, str], Answer] = OrderedDict()
+        # Answers are cached per reranker version too: a new model never serves old answers.
+        self._cache: OrderedDict[tuple[str, int, tuple[str, ...] | None, str], Answer] = OrderedDict()
+        self._cache_index: CorpusIndex | None = None
+        """The index the cached answers came from: an answer is never served from another."""
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
@@ -267,10 +270,8 @@ class QA:
         index); the texts themselves are ``index.documents``.
         """
         if self._index is None and self.index_dir is not None:
-            entries = list_documents(self.index_dir)
-        else:
-            entries = self.index.entries
-        return tuple(_info(entry) for entry in entries)
+            return tuple(_info(entry) for entry in list_documents(self.index_dir))
+        return documents_of(self.index)
 
     # ------------------------------------------------------------------ updates
     def add(self, paths: Sequence[Path | str], strict: bool = False,
@@ -354,6 +355,40 @@ class QA:
             self._index = index
             self._index_loader = lambda: index
             self._cache.clear()
+            self._cache_index = index
+
+    def replace_index(self, index: CorpusIndex) -> None:
+        """Answer from ``index`` from now on (a live server's reload: ``qa.live``).
+
+        Why it is safe under load: the index is read once per batch of questions, so a batch
+        in flight finishes on the index it started with (kept alive by that reference) and
+        the next one starts on the new; nothing is shared between the two but the encoder.
+        """
+        self._swap(index)
+
+    def prepare(self, index: CorpusIndex) -> None:
+        """Answer one question from ``index`` (not served, not cached) so that what the
+        ranking builds once per index (its tables, sample rows, token copies) is built now.
+
+        Why: a live reload (``qa.live``) calls this before ``replace_index``; otherwise the
+        first batch on the new version would build them while every asker waits.
+        """
+        tokens_from = token_encoder(self.encoder) if index.sentence_tokens is not None else None
+        question_tokens: np.ndarray | None = None
+        if tokens_from is not None:
+            vectors, rows = tokens_from.encode_with_tokens(["warm up"])
+            question_tokens = rows[0]
+        else:
+            vectors = self.encoder.encode(["warm up"])
+        rank(index, "warm up", vectors[0], 1, self.weights, question_tokens)
+
+    def check_sources(self, sources: Sequence[str] | None) -> tuple[str, ...] | None:
+        """The chosen document names as ``ask`` uses them (None: the whole collection).
+
+        Raises:
+            QuestionError: An empty list, or a name the collection does not hold (named).
+        """
+        return check_sources(self.index, sources)
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -402,40 +437,50 @@ class QA:
 
         return second_stage
 
-    def ask(self, question: str, top_k: int = 3) -> Answer:
+    def ask(self, question: str, top_k: int = 3, sources: Sequence[str] | None = None) -> Answer:
         """Answer one question.
 
         Args:
             question: Natural-language question (1 to 2,000 characters).
             top_k: Passages to return, 1 to 50.
+            sources: Ask only these documents (``DocumentInfo.source`` names): the ranking
+                and the confidence are those of a collection holding only them
+                (``qa.sources``). None asks the whole collection.
 
         Returns:
             The ``Answer``: best sentence (or None), confidence, passages best first.
 
         Raises:
-            QuestionError: Empty or over-long question, or a bad ``top_k``.
+            QuestionError: Empty or over-long question, a bad ``top_k``, or a name in
+                ``sources`` that the collection does not hold.
         """
-        return self.ask_many([question], top_k)[0]
+        return self.ask_many([question], top_k, sources)[0]
 
-    def ask_many(self, questions: str | Sequence[str], top_k: int = 3) -> list[Answer]:
+    def ask_many(self, questions: str | Sequence[str], top_k: int = 3,
+                 sources: Sequence[str] | None = None) -> list[Answer]:
         """Answer many questions with one batched model call (for scripts and benchmarks).
 
-        A single string is one question (one ``Answer`` in the list).
+        A single string is one question (one ``Answer`` in the list). ``sources`` as in ``ask``.
         """
         top_k = check_top_k(top_k)
         cleaned = [clean_question(q) for q in _as_questions(questions)]
+        served = self.index  # read once: the whole batch is answered from this version
+        chosen = check_sources(served, sources)
         answers: dict[int, Answer] = {}
         missing: list[int] = []
         with self._lock:
+            if self._cache_index is not served:
+                self._cache.clear()
+                self._cache_index = served
             for i, question in enumerate(cleaned):
-                hit = self._cache.get((question, top_k, self._model_version))
+                hit = self._cache.get((question, top_k, chosen, self._model_version))
                 if hit is not None:
-                    self._cache.move_to_end((question, top_k, self._model_version))
+                    self._cache.move_to_end((question, top_k, chosen, self._model_version))
                     answers[i] = hit
                 else:
                     missing.append(i)
         if missing:
-            index = self.index
+            index = restricted(served, chosen)
             texts = [cleaned[i] for i in missing]
             # One batched model call either way; with late interaction it also returns the
             # questions' token vectors (same forward pass).
@@ -451,8 +496,9 @@ class QA:
                 answers[i] = rank(index, cleaned[i], vector, top_k, self.weights, question_tokens,
                                   rescorer=rescorer)
             with self._lock:
-                for i in missing:
-                    self._cache[(cleaned[i], top_k, self._model_version)] = answers[i]
+                if self._cache_index is served:  # not if the index was replaced meanwhile
+                    for i in missing:
+                        self._cache[(cleaned[i], top_k, chosen, self._model_version)] = answers[i]
                 while len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
         return [answers[i] for i in range(len(cleaned))]
@@ -478,8 +524,14 @@ def _check_new_target(target: Path, replace: bool) -> None:
             "PATH... --index DIR --replace'")
 
 
-def _info(entry: DocumentEntry) -> DocumentInfo:
-    return DocumentInfo(entry.source, entry.passages, entry.sentences, entry.size, entry.added_at)
+def _info(entry: DocumentEntry, pages: int | None = None) -> DocumentInfo:
+    return DocumentInfo(entry.source, entry.passages, entry.sentences, entry.size, entry.added_at, pages)
+
+
+def documents_of(index: CorpusIndex) -> tuple[DocumentInfo, ...]:
+    """The documents of a loaded index, with their page counts where the format has pages."""
+    return tuple(_info(entry, len(document.page_starts) or None)
+                 for entry, document in zip(index.entries, index.documents, strict=True))
 
 
 def _update_report(outcome: UpdateOutcome, report: IngestReport) -> UpdateReport:
@@ -502,7 +554,7 @@ def default_engine() -> QA:
         return _default_engine
 
 
-def ask(question: str, top_k: int = 3) -> Answer:
+def ask(question: str, top_k: int = 3, sources: Sequence[str] | None = None) -> Answer:
     """Ask the bundled speech a question (the model and index load on the first call).
 
     Example:
@@ -513,4 +565,4 @@ def ask(question: str, top_k: int = 3) -> Answer:
     Raises:
         QuestionError: Empty or over-long question, or a bad ``top_k``.
     """
-    return default_engine().ask(question, top_k)
+    return default_engine().ask(question, top_k, sources)

@@ -131,6 +131,8 @@ class DocumentInfo:
         sentences: Sentences it holds.
         size: Bytes of its text (UTF-8, after reading and repair; not the file's size).
         added_at: When it joined the collection (UTC, ISO 8601, e.g. ``2026-03-01T09:30:00Z``).
+        pages: Its pages, for paged formats (PDF) when the index is loaded; None for
+            formats without pages, or when only the manifest was read.
     """
 
     source: str
@@ -138,11 +140,12 @@ class DocumentInfo:
     sentences: int
     size: int
     added_at: str
+    pages: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {"source": self.source, "passages": self.passages, "sentences": self.sentences,
-                "size": self.size, "added_at": self.added_at}
+                "size": self.size, "added_at": self.added_at, "pages": self.pages}
 
 
 @dataclass(frozen=True)

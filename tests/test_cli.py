@@ -292,3 +292,23 @@ def test_index_into_a_foreign_folder_refuses_before_embedding(tmp_path: Path) ->
     assert result.returncode == 2 and "is not a speech-qa index" in result.stderr
     assert "embed" not in result.stderr and "Batches" not in result.stderr  # refused before any work
     assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
+
+
+def test_ask_within_sources_and_an_unknown_source(tmp_path: Path) -> None:
+    (tmp_path / "bridge.txt").write_text("The Xinghai Bay Bridge opened to traffic in 2015. "
+                                         "It is six kilometres long.", encoding="utf-8")
+    (tmp_path / "lake.txt").write_text("Lake Brennan holds forty million cubic metres of water. "
+                                       "The lake opened to swimmers in 2012.", encoding="utf-8")
+    index_dir = tmp_path / "idx"
+    assert run_cli("index", str(tmp_path / "bridge.txt"), str(tmp_path / "lake.txt"),
+                   "--index", str(index_dir)).returncode == 0
+    question = "When did the bridge open to traffic?"
+    whole = json.loads(run_cli("ask", question, "--index", str(index_dir), "--json").stdout)
+    assert whole["passages"][0]["source"] == "bridge.txt"
+    within = run_cli("ask", question, "--index", str(index_dir), "--json", "--source", "lake.txt")
+    assert within.returncode == 0, within.stderr
+    assert {p["source"] for p in json.loads(within.stdout)["passages"]} == {"lake.txt"}
+    unknown = run_cli("ask", question, "--index", str(index_dir), "--source", "lake.txt",
+                      "--source", "sea.txt")
+    assert unknown.returncode == 2 and "'sea.txt'" in unknown.stderr
+    assert len(unknown.stderr.strip().splitlines()) == 1

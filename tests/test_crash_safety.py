@@ -518,3 +518,101 @@ def test_kill_the_real_cli_during_add_and_remove(tmp_path: Path, real_encoder: E
     assert answers_of(survivor, real_encoder) == expected[len(survivor.documents)]
     CorpusIndex.build(old, real_encoder).save(target)  # the next run's save works over the leftovers
     assert sorted(p.name for p in tmp_path.iterdir()) == ["harbours.txt", "idx"]
+
+
+# ---------------------------------------------------------------------------- the HTTP write path
+# A real server (``ui.server.serve``: the JSON API with the page) following an index with the
+# word encoder, killed while ``POST /api/documents`` adds a large upload (or ``DELETE``
+# removes it): the directory afterwards is the old collection or the new one, never a mix.
+_SERVER_CHILD = r"""
+import sys
+sys.path.insert(0, "tests")
+from test_crash_safety import WordEncoder
+from qa.live import LiveIndex
+from ui.access import Access
+from ui.server import serve
+live = LiveIndex.open(sys.argv[1], WordEncoder())
+serve(live.engine, "127.0.0.1", int(sys.argv[2]), live=live, access=Access(admin=sys.argv[3]), quiet=True)
+"""
+HTTP_TOKEN = "crash-test-admin-token-0123456789"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _http(port: int, method: str, path: str, body: bytes = b"", content_type: str = "application/json",
+          timeout: float = 5) -> int:
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request(method, path, body=body, headers={"Content-Type": content_type,
+                                                             "Authorization": f"Bearer {HTTP_TOKEN}"})
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("moment", ["add-random", "add-random", "add-segment", "remove-random"])
+def test_kill_the_server_during_an_http_write(tmp_path: Path, moment: str) -> None:
+    import threading
+    import uuid
+
+    encoder = WordEncoder()
+    speech = Document("speech.txt", "speech.txt", default_documents()[0].text)
+    harbours = harbour_document(0, 600)
+    old, new = [speech], [speech, harbours]
+    expected = {len(docs): answers_of(CorpusIndex.build(docs, encoder), encoder) for docs in (old, new)}
+    operation = moment.split("-")[0]
+    target = tmp_path / "idx"
+    CorpusIndex.build(old if operation == "add" else new, encoder).save(target)
+    port = _free_port()
+    child = subprocess.Popen([sys.executable, "-c", _SERVER_CHILD, str(target), str(port), HTTP_TOKEN],
+                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert child.poll() is None and time.monotonic() < deadline, "the server did not start"
+            try:
+                if _http(port, "GET", "/api/health") == 200:
+                    break
+            except OSError:
+                time.sleep(0.2)
+        boundary = uuid.uuid4().hex
+        upload = (f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="harbours.txt"'
+                  "\r\nContent-Type: text/plain\r\n\r\n").encode() + harbours.text.encode() + \
+            f"\r\n--{boundary}--\r\n".encode()
+
+        def write() -> None:
+            try:
+                if operation == "add":
+                    _http(port, "POST", "/api/documents", upload, f"multipart/form-data; boundary={boundary}",
+                          timeout=120)
+                else:
+                    _http(port, "DELETE", "/api/documents?source=harbours.txt", timeout=120)
+            except OSError:
+                pass  # the server was killed under it: that is the test
+
+        writer = threading.Thread(target=write, daemon=True)
+        writer.start()
+        if moment.endswith("random"):
+            time.sleep(random.uniform(0.0, 1.5))
+        else:
+            segments = target / "segments"
+            while not (segments.is_dir() and any(segments.iterdir())):
+                assert time.monotonic() < deadline + 60 and writer.is_alive(), "no segment seen"
+                time.sleep(0.002)
+            time.sleep(random.uniform(0.0, 0.02))
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    survivor = CorpusIndex.load(target, expected_model=encoder.name)
+    assert len(survivor.documents) in expected, "neither the old collection nor the new one"
+    assert answers_of(survivor, encoder) == expected[len(survivor.documents)]
+    CorpusIndex.build(old, encoder).save(target)  # the next write works over the leftovers
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["idx"]

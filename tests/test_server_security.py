@@ -322,5 +322,22 @@ def test_hostile_uploads_are_reported_and_the_server_keeps_serving(server: Serve
     assert_still_serving(server)
 
 
+def test_the_bundled_speech_is_listed_and_read_only_over_http(server: Server) -> None:
+    """No ``--index``: the documents routes list the speech and refuse every write (409)."""
+    status, body = server.get("/api/documents")
+    assert status == 200
+    assert [d["source"] for d in json.loads(body)["documents"]] == ["dalian_speech.txt"]
+    for method, path in (("POST", "/api/documents"), ("DELETE", "/api/documents?source=dalian_speech.txt")):
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        try:
+            connection.request(method, path, body=b"",
+                               headers={"Authorization": "Bearer guess-0123456789abcdef"})
+            response = connection.getresponse()
+            status, refusal = response.status, json.loads(response.read())
+        finally:
+            connection.close()
+        assert status == 409 and "read-only" in refusal["error"], (method, refusal)
+
+
 def test_server_survived_everything(server: Server) -> None:
     assert_still_serving(server)

@@ -34,7 +34,7 @@ def _quiet_libraries() -> None:
 
 def _cmd_ask(args: argparse.Namespace, out: TextIO) -> int:
     engine = QA.load(args.index) if args.index else default_engine()
-    answer = engine.ask(args.question, top_k=args.top_k)
+    answer = engine.ask(args.question, top_k=args.top_k, sources=args.source)
     if args.json:
         out.write(json.dumps(answer.to_dict(), ensure_ascii=not _speaks_unicode(out), indent=2) + "\n")
     else:
@@ -108,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--index", type=Path, help="index directory (default: the bundled speech)")
     ask.add_argument("--top-k", type=top_k_option, default=3,
                      help=f"passages to show (1-{MAX_TOP_K}, default 3)")
+    ask.add_argument("--source", action="append", default=None, metavar="NAME",
+                     help="ask only this document (a name 'speech-qa list' shows); repeatable")
     ask.add_argument("--json", action="store_true", help="print the answer as JSON")
     ask.set_defaults(handler=_cmd_ask)
     _load_plugins()

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import TextIO
 
 from qa import QA, default_engine
+from qa.live import LiveIndex
+from ui.access import Access
 from ui.cli import register
 from ui.process_setup import bind_socket, check_port_free, limit_malloc_arenas
 
@@ -43,8 +45,9 @@ def _replicas(value: str) -> int:
 
 
 def _serve_logs() -> None:
-    """One access line per request and one line per refused request, through ``logging``."""
-    for name in ("uvicorn.access", "ui"):
+    """One access line per request, one line per refused request, one per write and per
+    new version served, through ``logging``."""
+    for name in ("uvicorn.access", "ui", "qa.live"):
         logging.getLogger(name).setLevel(logging.INFO)
 
 
@@ -53,21 +56,37 @@ def _cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     limit_malloc_arenas()
     if args.replicas is None and args.ray_address:
         raise ValueError("--ray-address needs --replicas N (the engine replicas to run on the cluster)")
+    access = Access.configured(args.admin_token_file)  # a bad token is one line, before the model
     if args.replicas is not None:
-        return _serve_on_ray(args, out)
+        return _serve_on_ray(args, out, access)
     sock = bind_socket(args.host, args.port)  # raises PortInUseError (one line, exit 2)
-    engine = QA.load(args.index) if args.index else default_engine()
+    live = LiveIndex.open(args.index) if args.index else None
+    engine = live.engine if live is not None else default_engine()
     out.write("speech-qa: loading the model and the index...\n")
     out.flush()
     signal.signal(signal.SIGTERM, _stop)
     _serve_logs()
+    _say_who_may_write(access, live is not None)
     from ui.server import serve  # gradio and uvicorn are heavy: only this command needs them
 
-    serve(engine, args.host, args.port, block=True, sock=sock)
+    serve(engine, args.host, args.port, block=True, sock=sock, live=live, access=access)
     return 0
 
 
-def _serve_on_ray(args: argparse.Namespace, out: TextIO) -> int:
+def _say_who_may_write(access: Access, writable: bool) -> None:
+    """One line at start saying whether ``/api/documents`` accepts writes (never the token)."""
+    log = logging.getLogger("ui.cli_serve")
+    if not writable:
+        log.info("documents are read-only (serve --index DIR to change a collection over HTTP)")
+    elif access.writes_enabled:
+        log.info("writes to /api/documents need the admin token; reads %s",
+                 "need the read or admin token" if access.read else "are open")
+    else:
+        log.info("writes to /api/documents are disabled (set SPEECH_QA_ADMIN_TOKEN or "
+                 "--admin-token-file to enable them)")
+
+
+def _serve_on_ray(args: argparse.Namespace, out: TextIO, access: Access) -> int:
     """The same app on Ray Serve: N engine replicas behind one ingress."""
     try:
         import ray.serve  # noqa: F401
@@ -82,8 +101,9 @@ def _serve_on_ray(args: argparse.Namespace, out: TextIO) -> int:
     _serve_logs()
     from ui.cluster import serve_on_ray
 
+    _say_who_may_write(access, args.index is not None)
     serve_on_ray(args.replicas, host=args.host, port=args.port, index=args.index,
-                 address=args.ray_address, block=True)
+                 address=args.ray_address, block=True, access=access)
     return 0
 
 
@@ -100,6 +120,9 @@ def add_serve_command(commands: argparse._SubParsersAction) -> None:  # type: ig
                        help=f"interface to bind (default {DEFAULT_HOST}: this machine only)")
     serve.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"TCP port (default {DEFAULT_PORT})")
     serve.add_argument("--index", type=Path, help="index directory (default: the bundled speech)")
+    serve.add_argument("--admin-token-file", type=Path, default=None, metavar="PATH",
+                       help="file holding the token that POST/DELETE /api/documents need "
+                            "(default: $SPEECH_QA_ADMIN_TOKEN; without either, writes are refused)")
     serve.add_argument("--replicas", type=_replicas, default=None,
                        help="run the engine as N Ray Serve replicas (needs speech-qa[cluster])")
     serve.add_argument("--ray-address", default=None, metavar="ADDRESS",

@@ -8,6 +8,11 @@ Two deployments:
 - ``Ingress`` (one replica): the JSON API and the Gradio page (``ui.server``'s very same
   app), sending every question to ``Engine``. Ray Serve's proxy listens on ``--host``/``--port``.
 
+With ``--index DIR`` every engine replica follows the directory (``qa.live.LiveIndex``):
+a new version on disk, whoever wrote it, is served by each replica within a second. The
+ingress alone writes (``/api/documents``, behind the admin token), so a write reaches the
+shared directory once, not once per replica; the replicas then reload it on their own.
+
 Uploads stay what they are on one machine: a session's own small index, built where the
 page runs (the ingress), which loads the shared index lazily for that, only if someone uploads.
 
@@ -19,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +33,8 @@ import ray
 from ray import serve
 
 from qa import QA, Answer, QuestionError, check_question, default_engine
+from qa.live import LiveIndex
+from ui.access import Access
 from ui.process_setup import MALLOC_ARENAS
 
 logger = logging.getLogger(__name__)
@@ -65,8 +73,18 @@ class EngineDeployment:
     """One replica of the engine: the index and the model, loaded once, batched calls."""
 
     def __init__(self, index: str | None) -> None:
-        self.engine = _load_engine(index)
+        self.live = LiveIndex.open(index).start() if index else None
+        self.engine = self.live.engine if self.live is not None else _load_engine(index)
         self.engine.warm_up()
+
+    def documents(self) -> list[dict[str, Any]]:
+        """The documents this replica serves (``DocumentInfo.to_dict()``)."""
+        return [document.to_dict() for document in self.engine.documents]
+
+    def served(self) -> dict[str, Any]:
+        """Which version this replica serves: its pid, its documents' names, reloads so far."""
+        return {"pid": os.getpid(), "sources": list(self.engine.sources),
+                "reloads": self.live.reloads if self.live is not None else 0}
 
     def pid(self) -> int:
         """This replica's process id (the fault-tolerance test kills it)."""
@@ -76,24 +94,31 @@ class EngineDeployment:
         """Whether the model and the index are in memory."""
         return self.engine.ready
 
-    async def ask(self, question: str, top_k: int) -> dict[str, Any]:
+    async def ask(self, question: str, top_k: int, sources: list[str] | None = None) -> dict[str, Any]:
         """``Answer.to_dict()``, or ``{"error": message}`` for a question the caller must fix."""
         try:
             cleaned, checked_k = check_question(question, top_k)
+            chosen = self.engine.check_sources(sources)
         except QuestionError as exc:
             return {"error": str(exc)}
-        result: dict[str, Any] = await self._ask_batch((cleaned, checked_k))
+        result: dict[str, Any] = await self._ask_batch((cleaned, checked_k, chosen))
         return result
 
     @serve.batch(max_batch_size=MAX_BATCH, batch_wait_timeout_s=BATCH_WAIT_S)
-    async def _ask_batch(self, requests: list[tuple[str, int]]) -> list[dict[str, Any]]:
-        """The batch: one ``ask_many`` (one model call) per distinct ``top_k``."""
-        by_k: dict[int, list[int]] = {}
-        for position, (_, top_k) in enumerate(requests):
-            by_k.setdefault(top_k, []).append(position)
+    async def _ask_batch(self, requests: list[tuple[str, int, tuple[str, ...] | None]]
+                         ) -> list[dict[str, Any]]:
+        """The batch: one ``ask_many`` (one model call) per distinct ``top_k`` and ``sources``."""
+        groups: dict[tuple[int, tuple[str, ...] | None], list[int]] = {}
+        for position, (_, top_k, sources) in enumerate(requests):
+            groups.setdefault((top_k, sources), []).append(position)
         results: list[dict[str, Any]] = [{} for _ in requests]
-        for top_k, positions in by_k.items():
-            answers = self.engine.ask_many([requests[i][0] for i in positions], top_k)
+        for (top_k, sources), positions in groups.items():
+            try:
+                answers = self.engine.ask_many([requests[i][0] for i in positions], top_k, sources)
+            except QuestionError as exc:  # a name gone with a reload since it was checked
+                for position in positions:
+                    results[position] = {"error": str(exc)}
+                continue
             for position, answer in zip(positions, answers, strict=True):
                 results[position] = answer.to_dict()
         return results
@@ -114,9 +139,10 @@ class RemoteQA(QA):
                          is_default_corpus=local.is_default_corpus)
         self._handle = handle
 
-    def ask(self, question: str, top_k: int = 3) -> Answer:
+    def ask(self, question: str, top_k: int = 3, sources: Sequence[str] | None = None) -> Answer:
         """Answer through a replica (blocking: the page runs this in its worker threads)."""
-        result: dict[str, Any] = self._handle.ask.remote(question, top_k).result()
+        chosen = None if sources is None else list(sources)
+        result: dict[str, Any] = self._handle.ask.remote(question, top_k, chosen).result()
         if "error" in result:
             raise QuestionError(result["error"])
         return Answer.from_dict(result)
@@ -127,9 +153,10 @@ class RemoteQA(QA):
 class IngressDeployment:
     """The JSON API and the page, over the ``Engine`` deployment."""
 
-    def __init__(self, engine: Any, index: str | None) -> None:
+    def __init__(self, engine: Any, index: str | None, access: Access | None = None) -> None:
         self.handle = engine
         self.index = index
+        self.access = access or Access()
 
     def __serve_build_asgi_app__(self) -> Any:
         """Built in the replica, after ``__init__``: Gradio objects are not sent over Ray."""
@@ -140,8 +167,8 @@ class IngressDeployment:
         private_upload_folder()
         handle = self.handle
 
-        async def ask(question: str, top_k: int) -> dict[str, Any]:
-            result: dict[str, Any] = await handle.ask.remote(question, top_k)
+        async def ask(question: str, top_k: int, sources: list[str] | None = None) -> dict[str, Any]:
+            result: dict[str, Any] = await handle.ask.remote(question, top_k, sources)
             if "error" in result:
                 raise QuestionError(result["error"])
             return result
@@ -149,12 +176,38 @@ class IngressDeployment:
         async def ready() -> bool:
             return bool(await handle.ready.remote())
 
-        api = create_api(ask, ready)
+        api = create_api(ask, ready, _ingress_store(handle, self.index), self.access)
         blocks = build_app(RemoteQA(handle, self.index))
         return mount_page(api, blocks, concurrency=16, max_file_size="20mb")
 
 
-def build(replicas: int, index: Path | str | None) -> Any:
+def _ingress_store(handle: Any, index: str | None) -> Any:
+    """``/api/documents`` in the ingress: lists what a replica serves; writes the shared
+    directory here, once (the model loads in the ingress on the first upload only)."""
+    from ui.documents_api import FolderStore
+
+    folder = Path(index) if index else None
+    encoder: list[Any] = []
+
+    def writer() -> QA:
+        assert folder is not None
+        if not encoder:
+            from qa import default_encoder
+
+            encoder.append(default_encoder())
+        return QA.load(folder, encoder=encoder[0], lazy=True)
+
+    async def served() -> list[dict[str, Any]]:
+        documents: list[dict[str, Any]] = await handle.documents.remote()
+        return documents
+
+    async def nothing() -> None:
+        return None  # each replica's LiveIndex picks the new version up within a second
+
+    return FolderStore(served, folder, writer, nothing)
+
+
+def build(replicas: int, index: Path | str | None, access: Access | None = None) -> Any:
     """The Serve application: ``Ingress`` over ``Engine`` with ``replicas`` replicas."""
     where = str(Path(index).absolute()) if index is not None else None
     engine = EngineDeployment.options(  # type: ignore[attr-defined]
@@ -162,7 +215,7 @@ def build(replicas: int, index: Path | str | None) -> Any:
     ).bind(where)
     return IngressDeployment.options(  # type: ignore[attr-defined]
         ray_actor_options={"num_cpus": 0, "runtime_env": {"env_vars": REPLICA_ENV}},
-    ).bind(engine, where)
+    ).bind(engine, where, access)
 
 
 @dataclass
@@ -197,7 +250,7 @@ def start_ray(address: str | None, workers: int = 2) -> bool:
 
 
 def serve_on_ray(replicas: int, host: str = "127.0.0.1", port: int = 7860, *, index: Path | str | None = None,
-                 address: str | None = None, block: bool = True) -> RayServer:
+                 address: str | None = None, block: bool = True, access: Access | None = None) -> RayServer:
     """Run the app on Ray Serve with ``replicas`` engine replicas.
 
     Args:
@@ -207,10 +260,12 @@ def serve_on_ray(replicas: int, host: str = "127.0.0.1", port: int = 7860, *, in
         index: Index directory every node can read (default: the bundled speech).
         address: An existing cluster to join; None starts a local Ray.
         block: Serve until SIGINT/SIGTERM; False returns once the app is running.
+        access: The admin and read tokens the ingress checks (sent to it through Ray's
+            control plane, as every deployment argument is).
     """
     started = start_ray(address, workers=max(2, replicas))
     serve.start(http_options={"host": host, "port": port}, logging_config={"log_level": "WARNING"})
-    serve.run(build(replicas, index), name=APP_NAME, route_prefix="/")
+    serve.run(build(replicas, index, access), name=APP_NAME, route_prefix="/")
     server = RayServer(f"http://{host}:{port}/", started)
     logger.info("Running on %s with %d engine replica(s) (JSON API at %sapi/ask)",
                 server.url, replicas, server.url)

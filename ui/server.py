@@ -12,6 +12,10 @@ measured in ``bench/RESULTS.md`` (Load): the page's session callback is never de
 the engine (``ui.app.SessionCloser``), batches are padded to a few shapes
 (``index.encoder.PAD_TO_MULTIPLE``), and the weights are read in at load.
 
+Over an index directory (``serve --index DIR``) the app also lists and changes the collection
+(``/api/documents``: ``ui.documents_api``, behind the tokens of ``ui.access``) and follows the
+directory, serving each new version on disk within a second (``qa.live``).
+
 Errors a caller can fix get a status (400 bad question, 413 body too large, 422 malformed
 request) and a JSON body ``{"error": "..."}`` with one sentence; each is logged as one line.
 A traceback in the log means a real fault.
@@ -41,6 +45,9 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Mount
 
 from qa import QA, BatchingQA, QuestionError
+from qa.live import LiveIndex
+from ui.access import Access
+from ui.documents_api import UPLOAD_BODY_LIMIT, DocumentStore, add_document_routes, local_store
 from ui.process_setup import PortInUseError, bind_socket, limit_malloc_arenas
 from ui.style import CSS
 
@@ -96,6 +103,10 @@ class AskRequest(BaseModel):
     question: str = Field(description="The question, 1 to 2,000 characters.",
                           examples=["When did Dalian receive the Global 500 award?"])
     top_k: StrictInt = Field(default=3, description="Passages to return, 1 to 50.")
+    sources: list[str] | None = Field(
+        default=None, description="Ask only these documents (names as GET /api/documents lists "
+        "them): the answer and its confidence are those of a collection holding only them. "
+        "Leave it out to ask every document.", examples=[["dalian_speech.txt"]])
 
 
 class ErrorBody(BaseModel):
@@ -120,24 +131,46 @@ def _validation_message(exc: RequestValidationError) -> tuple[int, str]:
     return 422, "; ".join(parts)
 
 
+EarlyRefusal = Callable[[Scope], "tuple[int, str] | None"]
+
+
 class ApiBodyLimit:
     """ASGI middleware: a body over ``API_BODY_LIMIT`` on ``/api/*`` gets 413 and a JSON error.
 
     Why our own (a few lines) rather than FastAPI's ``max_body_size``: that one answers
     ``text/plain`` in some paths, and this API promises ``{"error": ...}`` for every refusal.
     The page's routes are left alone (Gradio limits uploads with ``max_file_size``).
+    An upload (``POST /api/documents``) may be up to ``UPLOAD_BODY_LIMIT``, and a request
+    that ``early`` refuses (a write without the admin token) is answered before its body
+    is read: an anonymous client cannot make the server buffer 64 MB.
     """
 
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]],
+                 early: EarlyRefusal | None = None, upload_limit: int = API_BODY_LIMIT) -> None:
         self.app = app
+        self.early = early
+        self.upload_limit = upload_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not str(scope.get("path", "")).startswith("/api/"):
             await self.app(scope, receive, send)
             return
+        if self.early is not None:
+            refusal = self.early(scope)
+            if refusal is not None:
+                code, reason = refusal
+                client = scope.get("client") or ("unknown", 0)
+                logger.info("refused %s %s from %s:%s: %s", scope.get("method"), scope.get("path"),
+                            client[0], client[1], reason)
+                headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
+                await JSONResponse({"error": reason}, status_code=code, headers=headers)(
+                    scope, _disconnected, send)
+                return
+        upload = scope.get("method") == "POST" and scope.get("path") == "/api/documents"
+        limit = self.upload_limit if upload else API_BODY_LIMIT
         declared = dict(scope.get("headers", ())).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > API_BODY_LIMIT:
-            await self._refuse(scope, send)
+        if declared.isdigit() and int(declared) > limit:
+            await self._refuse(scope, send, limit)
             return
         chunks: list[bytes] = []
         size = 0
@@ -148,8 +181,8 @@ class ApiBodyLimit:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > API_BODY_LIMIT:
-                await self._refuse(scope, send)
+            if size > limit:
+                await self._refuse(scope, send, limit)
                 return
             chunks.append(chunk)
             more = bool(message.get("more_body", False))
@@ -165,8 +198,8 @@ class ApiBodyLimit:
         await self.app(scope, replay, send)
 
     @staticmethod
-    async def _refuse(scope: Scope, send: Send) -> None:
-        message = f"the request body is larger than {API_BODY_LIMIT} bytes"
+    async def _refuse(scope: Scope, send: Send, limit: int) -> None:
+        message = f"the request body is larger than {limit} bytes"
         logger.info("refused %s: %s", scope.get("path"), message)
         await _error(413, message)(scope, _disconnected, send)
 
@@ -175,16 +208,24 @@ async def _disconnected() -> Message:
     return {"type": "http.disconnect"}
 
 
-def create_api(ask: Callable[[str, int], Awaitable[dict[str, Any]]],
-               ready: Callable[[], Awaitable[bool]]) -> FastAPI:
+Ask = Callable[[str, int, "list[str] | None"], Awaitable[dict[str, Any]]]
+
+
+def create_api(ask: Ask, ready: Callable[[], Awaitable[bool]], store: DocumentStore | None = None,
+               access: Access | None = None) -> FastAPI:
     """The JSON API alone (the page is mounted onto it by ``create_app``).
 
     Args:
-        ask: Answers ``(question, top_k)`` with ``Answer.to_dict()``; raises
-            ``QuestionError`` for a question the caller must fix. The local server passes
-            the batcher; Ray Serve passes a call to its engine deployment.
+        ask: Answers ``(question, top_k, sources)`` with ``Answer.to_dict()``; raises
+            ``QuestionError`` for a question the caller must fix (an unknown source too).
+            The local server passes the batcher; Ray Serve passes a call to its engine
+            deployment.
         ready: Whether the model and the index are loaded (for ``/api/health``).
+        store: The collection behind ``/api/documents`` (None: those routes are absent).
+        access: The tokens writes (and, when set, reads) need; none configured by default,
+            so writes are refused.
     """
+    access = access or Access()
     api = FastAPI(
         title="speech-qa",
         summary="Ask the Dalian speech (or your own documents) a question; get the answering sentence.",
@@ -199,6 +240,8 @@ def create_api(ask: Callable[[str, int], Awaitable[dict[str, Any]]],
         413: {"model": ErrorBody, "description": "The request body is too large."},
         422: {"model": ErrorBody, "description": "The body is not {\"question\": str, \"top_k\": int}."},
     }
+    if access.read is not None:
+        refusals[401] = {"model": ErrorBody, "description": "No read token, or a wrong one."}
 
     @api.exception_handler(RequestValidationError)
     async def malformed(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -221,8 +264,12 @@ def create_api(ask: Callable[[str, int], Awaitable[dict[str, Any]]],
     async def ask_route(body: AskRequest) -> dict[str, Any]:
         """Answer a question. Returns ``Answer.to_dict()``: the answering sentence (or null
         when the documents do not answer), its confidence, and the passages, best first,
-        with the answering sentence's character span in each."""
-        return await ask(body.question, body.top_k)
+        with the answering sentence's character span in each. With ``sources``, only those
+        documents are searched (an unknown name is a 400 naming it)."""
+        return await ask(body.question, body.top_k, body.sources)
+
+    if store is not None:
+        add_document_routes(api, store, access, _error, refusals)
 
     @api.get("/api/health", tags=["health"],
              responses={503: {"model": ErrorBody, "description": "Still loading."}})
@@ -232,7 +279,25 @@ def create_api(ask: Callable[[str, int], Awaitable[dict[str, Any]]],
             return _error(503, "the model and the index are still loading")
         return {"status": "ok"}
 
-    api.add_middleware(ApiBodyLimit)
+    def early(scope: Scope) -> tuple[int, str] | None:
+        """Refusals made before a body is read: writes to a read-only collection, writes
+        without the admin token, reads without the read token (when one is set)."""
+        headers = dict(scope.get("headers", ()))
+        authorization = headers.get(b"authorization", b"").decode("latin-1") or None
+        path, method = scope.get("path"), scope.get("method")
+        writing = path == "/api/documents" and method in ("POST", "DELETE")
+        if writing and store is not None and store.read_only is not None:
+            return 409, store.read_only
+        if writing and store is not None:
+            refusal = access.check_write(authorization)
+        elif path in ("/api/ask", "/api/documents") and not writing:
+            refusal = access.check_read(authorization)
+        else:
+            refusal = None
+        return None if refusal is None else (refusal.status, refusal.message)
+
+    api.add_middleware(ApiBodyLimit, early=early,
+                       upload_limit=UPLOAD_BODY_LIMIT if store is not None else API_BODY_LIMIT)
     return api
 
 
@@ -259,11 +324,20 @@ def mount_page(api: FastAPI, blocks: gr.Blocks, concurrency: int, max_file_size:
 
 
 def create_app(engine: QA, *, concurrency: int = DEFAULT_PAGE_CONCURRENCY,
-               max_file_size: str | int = "20mb") -> tuple[FastAPI, gr.Blocks, BatchingQA]:
+               max_file_size: str | int = "20mb", live: LiveIndex | None = None,
+               access: Access | None = None) -> tuple[FastAPI, gr.Blocks, BatchingQA]:
     """The whole app over ``engine``: JSON API, page, one batcher for both.
 
     Call after ``engine.warm_up()`` (``serve`` does): ``/api/health`` reports the engine's
     readiness, not the app's.
+
+    Args:
+        engine: The engine answering (``live.engine`` when following an index directory).
+        concurrency: Page events run at once.
+        max_file_size: Largest page upload.
+        live: Follows ``engine``'s index directory; with it, ``/api/documents`` can change
+            the collection (given the admin token). Without it the documents are read-only.
+        access: The tokens; none by default (writes refused, reads open).
 
     Returns:
         ``(asgi_app, blocks, batcher)``; close the batcher when the app stops.
@@ -272,13 +346,13 @@ def create_app(engine: QA, *, concurrency: int = DEFAULT_PAGE_CONCURRENCY,
 
     batching = engine if isinstance(engine, BatchingQA) else BatchingQA(engine)
 
-    async def ask(question: str, top_k: int) -> dict[str, Any]:
-        return (await batching.ask_async(question, top_k)).to_dict()
+    async def ask(question: str, top_k: int, sources: list[str] | None = None) -> dict[str, Any]:
+        return (await batching.ask_async(question, top_k, sources)).to_dict()
 
     async def ready() -> bool:
         return batching.ready
 
-    api = create_api(ask, ready)
+    api = create_api(ask, ready, local_store(engine, live), access)
     blocks = build_app(batching)
     return mount_page(api, blocks, concurrency, max_file_size), blocks, batching
 
@@ -321,6 +395,7 @@ class RunningServer:
     blocks: gr.Blocks
     batching: BatchingQA
     url: str
+    live: LiveIndex | None = None
 
     def close(self) -> None:
         """Stop accepting, finish what is in flight, then free the port and the batcher."""
@@ -328,6 +403,8 @@ class RunningServer:
         self.server.should_exit = True
         if self.thread is not None:
             self.thread.join(timeout=30)
+        if self.live is not None:
+            self.live.close()
         self.batching.close()
 
 
@@ -339,7 +416,8 @@ def uvicorn_config(app: Any, *, quiet: bool = False) -> uvicorn.Config:
 
 def serve(engine: QA, host: str, port: int, *, block: bool = True,
           sock: socket.socket | None = None, concurrency: int = DEFAULT_PAGE_CONCURRENCY,
-          max_file_size: str | int = "20mb", quiet: bool = False) -> RunningServer:
+          max_file_size: str | int = "20mb", quiet: bool = False, live: LiveIndex | None = None,
+          access: Access | None = None) -> RunningServer:
     """Warm the engine, then serve the app until stopped (``block``) or in a thread.
 
     The model and the index load before the port accepts anything, so the first visitor's
@@ -354,6 +432,9 @@ def serve(engine: QA, host: str, port: int, *, block: bool = True,
         concurrency: Page events run at once.
         max_file_size: Largest upload Gradio accepts.
         quiet: No access log (tests).
+        live: Follow ``engine``'s index directory (``LiveIndex.open``): new versions on disk
+            are served within a second, and ``/api/documents`` may change it.
+        access: The admin and read tokens (``Access.configured()``); none by default.
 
     Raises:
         PortInUseError: ``host:port`` cannot be bound.
@@ -364,7 +445,10 @@ def serve(engine: QA, host: str, port: int, *, block: bool = True,
     private_upload_folder()
     listening = sock or bind_socket(host, port)
     engine.warm_up()
-    app, blocks, batching = create_app(engine, concurrency=concurrency, max_file_size=max_file_size)
+    app, blocks, batching = create_app(engine, concurrency=concurrency, max_file_size=max_file_size,
+                                       live=live, access=access)
+    if live is not None:
+        live.start()
     url = f"http://{host}:{port}/"
     server = _Server(uvicorn_config(app, quiet=quiet), blocks, url)
     if block:
@@ -373,9 +457,11 @@ def serve(engine: QA, host: str, port: int, *, block: bool = True,
         except KeyboardInterrupt:
             pass  # uvicorn re-raises the SIGTERM/SIGINT it handled: the stop was clean
         finally:
+            if live is not None:
+                live.close()
             batching.close()
             listening.close()
-        return RunningServer(server, None, blocks, batching, url)
+        return RunningServer(server, None, blocks, batching, url, live)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True,
                               name="speech-qa-uvicorn")
     thread.start()
@@ -383,7 +469,7 @@ def serve(engine: QA, host: str, port: int, *, block: bool = True,
         threading.Event().wait(0.05)
     if not server.started:
         raise RuntimeError(f"the server on {url} did not start")
-    return RunningServer(server, thread, blocks, batching, url)
+    return RunningServer(server, thread, blocks, batching, url, live)
 
 
 __all__ = [
