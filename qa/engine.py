@@ -144,7 +144,10 @@ class QA:
         self.weights = weights or RankingWeights()
         if reranker is True:
             bundled = encoder is None or getattr(encoder, "name", None) == MODEL_NAME
-            reranker = default_reranker() if bundled else None
+            # SPEECH_QA_RERANK=0: an operator trades the second stage (about +100 ms a question
+            # on 2 cores, bench/perf_rerank.py) for throughput.
+            wanted = os.environ.get("SPEECH_QA_RERANK", "1") != "0"
+            reranker = default_reranker() if bundled and wanted else None
         self.reranker: PairScorer | None = reranker or None
         self.rerank_weights = rerank_weights or RerankWeights()
         # Answers are cached per reranker version too: a new model never serves old answers.

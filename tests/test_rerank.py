@@ -227,3 +227,10 @@ def test_confidence_is_high_only_when_right(speech_engine: QA) -> None:
                      "How do I reset my router password?"):
         answer = speech_engine.ask(question)
         assert answer.answer is None and answer.confidence < 0.3, (question, answer.confidence)
+
+
+def test_an_operator_can_switch_the_second_stage_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPEECH_QA_RERANK", "0")
+    assert QA.default().reranker is None
+    monkeypatch.setenv("SPEECH_QA_RERANK", "1")
+    assert (QA.default().reranker is not None) == reranker_available()
