@@ -53,6 +53,10 @@ OPSET = 17
 PROBE_TEXT = "Dalian received the Global 500 award in 2001."
 """Run through every cached graph on load; its first values must equal those at export."""
 
+RUNTIME_ENV = "SPEECH_QA_RUNTIME"
+"""``torch`` runs the model through sentence-transformers instead (benchmarks compare the two
+runtimes in served processes with it; an operator may use it to rule the graph out)."""
+
 #: The files the graph is made from: a change to any of them means a new export.
 SOURCE_FILES = ("model.safetensors", "config.json")
 
@@ -149,6 +153,9 @@ class OnnxEncoder:
             return
         with self._lock:
             if self._session is not None or self._fallback is not None:
+                return
+            if os.environ.get(RUNTIME_ENV, "").strip().lower() == "torch":
+                self._fallback = BundledEncoder()
                 return
             folder = Path(bundled_model_path())
             try:
@@ -289,4 +296,4 @@ def default_encoder() -> OnnxEncoder:
         return _default_encoder
 
 
-__all__ = ["GRAPH_NAME", "OnnxEncoder", "default_encoder", "export_graph"]
+__all__ = ["GRAPH_NAME", "RUNTIME_ENV", "OnnxEncoder", "default_encoder", "export_graph"]

@@ -185,6 +185,14 @@ def test_without_a_graph_the_torch_model_answers(tmp_path: Path, monkeypatch: py
     assert cosines(vectors, reference).min() >= 0.9999
 
 
+def test_the_torch_runtime_can_be_chosen(monkeypatch: pytest.MonkeyPatch,
+                                         caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv(index.onnx_encoder.RUNTIME_ENV, "torch")
+    with caplog.at_level(logging.WARNING):
+        assert OnnxEncoder().runtime == "torch"
+    assert not caplog.records  # chosen, not a failure
+
+
 # The generic cache, on a tiny graph (y = x + 1): what the reranker of issue 18 relies on.
 
 def _tiny_export(offset: float, calls: list[Path]) -> Any:
