@@ -58,7 +58,10 @@ class RerankResult:
 class PairScorer(Protocol):
     """Anything that scores (question, sentence) pairs: the real model, or a test fake."""
 
-    version: str
+    @property
+    def version(self) -> str:
+        """Names the weights (part of every cache key an answer goes into)."""
+        ...
 
     def score(self, question: str, sentences: Sequence[str]) -> RerankResult:
         """Score ``question`` against each sentence."""

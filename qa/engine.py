@@ -147,8 +147,10 @@ class QA:
             # SPEECH_QA_RERANK=0: an operator trades the second stage (about +100 ms a question
             # on 2 cores, bench/perf_rerank.py) for throughput.
             wanted = os.environ.get("SPEECH_QA_RERANK", "1") != "0"
-            reranker = default_reranker() if bundled and wanted else None
-        self.reranker: PairScorer | None = reranker or None
+            chosen: PairScorer | None = default_reranker() if bundled and wanted else None
+        else:
+            chosen = reranker or None
+        self.reranker: PairScorer | None = chosen
         self.rerank_weights = rerank_weights or RerankWeights()
         # Answers are cached per reranker version too: a new model never serves old answers.
         self._cache: OrderedDict[tuple[str, int, tuple[str, ...] | None, str], Answer] = OrderedDict()
