@@ -135,7 +135,10 @@ class Reranker:
         from tokenizers import Tokenizer
 
         tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
-        tokenizer.enable_truncation(self.card.max_length, strategy="only_second")
+        # longest_first: trims the sentence as only_second would (it is the longer side) and also
+        # a question longer than max_length (2,000 characters are allowed), which only_second
+        # refuses with an exception.
+        tokenizer.enable_truncation(self.card.max_length, strategy="longest_first")
         tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
         return tokenizer
 
