@@ -791,12 +791,13 @@ def _paraphrase_targets(squad: Metrics, paraphrase: Metrics) -> list[str]:
 START, END = "<!-- quality:start -->", "<!-- quality:end -->"
 
 
-def write_section(path: Path, report: str) -> None:
-    """Replace only this benchmark's section of ``path``: other benchmarks (perf) share the file."""
+def write_section(path: Path, report: str, start: str = START, end: str = END) -> None:
+    """Replace only one benchmark's section of ``path`` (between ``start`` and ``end``): other
+    benchmarks (perf, the reranker's) share the file; a new section goes first."""
     old = path.read_text(encoding="utf-8") if path.exists() else ""
-    block = f"{START}\n{report}{END}\n"
-    if START in old and END in old:
-        new = old[:old.index(START)] + block + old[old.index(END) + len(END):].lstrip("\n")
+    block = f"{start}\n{report}{end}\n"
+    if start in old and end in old:
+        new = old[:old.index(start)] + block + old[old.index(end) + len(end):].lstrip("\n")
     else:
         new = block + ("\n" + old if old else "")
     path.write_text(new, encoding="utf-8")

@@ -46,14 +46,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from embedcache import CachingEncoder
 from fit import Group, fit_fusion
-from quality import TOP_K, Article, fit_weights, squad_normalise, token_f1
+from quality import TOP_K, Article, fit_weights, squad_normalise, token_f1, write_section
 from shared_data import SQUAD_3_ARTICLES, XQUAD_EN, require
 from train_reranker import held_out_titles
 
 from index import CorpusIndex, default_encoder
 from index.reranker import Reranker, RerankResult
 from ingest import ChunkingParams
-from qa.evaluation import EvalQuestion, EvalSet, contains_answer, evaluate, load_eval_file, summarise
+from qa.evaluation import (
+    EvalQuestion,
+    EvalSet,
+    contains_answer,
+    evaluate,
+    first_sentence,
+    load_eval_file,
+    summarise,
+)
 from qa.phrase import find_phrase
 from qa.ranking import RankingWeights, SentenceScores, answer_from_scores, rescore
 from qa.rerank import RerankEvidence, RerankWeights, combine, read_candidates
@@ -261,21 +269,14 @@ class SetFigures:
 def figures(answers: Sequence[Answer], asked: Sequence[Asked]) -> SetFigures:
     questions = [a.question for a in asked]
     metrics = summarise(evaluate(answers, questions))
-    right = [q.answerable and contains_answer(_first(ans), q.answers) for ans, q in zip(answers, questions,
-                                                                                        strict=True)]
+    right = [q.answerable and contains_answer(first_sentence(ans), q.answers)
+             for ans, q in zip(answers, questions, strict=True)]
     sure = [r for ans, r in zip(answers, right, strict=True) if ans.confidence >= 0.9 and ans.answer]
     unsure = [not r for ans, r in zip(answers, right, strict=True) if ans.confidence <= 0.3]
     return SetFigures(metrics.answerable, metrics.off_topic, metrics.sent_at_1, metrics.hit_at_3,
                       metrics.answerable_declined, metrics.off_topic_declined,
                       len(sure), float(np.mean(sure)) if sure else float("nan"),
                       len(unsure), float(np.mean(unsure)) if unsure else float("nan"))
-
-
-def _first(answer: Answer) -> str | None:
-    if not answer.passages or not answer.passages[0].highlights:
-        return answer.answer
-    span = answer.passages[0].highlights[0]
-    return answer.passages[0].text[span.start:span.end]
 
 
 @dataclass(frozen=True)
@@ -361,19 +362,6 @@ def table(rows: Sequence[tuple[str, str, SetFigures]]) -> list[str]:
 START, END = "<!-- rerank:start -->", "<!-- rerank:end -->"
 
 
-def write_section(path: Path, report: str) -> None:
-    """Replace only this benchmark's section of ``path`` (after the quality section)."""
-    old = path.read_text(encoding="utf-8") if path.exists() else ""
-    block = f"{START}\n{report}\n{END}\n"
-    if START in old and END in old:
-        new = old[:old.index(START)] + block + old[old.index(END) + len(END):].lstrip("\n")
-    else:
-        marker = "<!-- quality:end -->"
-        at = old.index(marker) + len(marker) + 1 if marker in old else 0
-        new = old[:at] + "\n" + block + "\n" + old[at:].lstrip("\n")
-    path.write_text(new, encoding="utf-8")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--squad", type=Path, default=SQUAD_3_ARTICLES)
@@ -449,7 +437,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = "\n".join(lines)
     print(report)
     if not args.no_write:
-        write_section(HERE / "RESULTS.md", report)
+        write_section(HERE / "RESULTS.md", report + "\n", START, END)
     return 0
 
 

@@ -100,9 +100,10 @@ def combine(scores: SentenceScores, evidence: RerankEvidence, weights: RerankWei
     if others.any():
         fused[others] = fused[others] - fused[others].max() + combined.min() - 1.0
     fused[rows] = combined
-    best = float(combined.max())
-    runner_up = np.array([np.max(np.delete(combined, i)) if combined.size > 1 else best - 10.0
-                          for i in range(combined.size)])
+    # Each candidate's margin is over the best *other* candidate: the runner-up for the best.
+    ranked = np.sort(combined)[::-1]
+    second = ranked[1] if combined.size > 1 else ranked[0] - 10.0
+    runner_up = np.where(np.arange(combined.size) == int(np.argmax(combined)), second, ranked[0])
     logit = (weights.c_bias + weights.c_stage1 * _logit(evidence.stage1_confidence)
              + weights.c_relevance * evidence.relevance + weights.c_margin * (combined - runner_up))
     confidence = np.zeros(fused.size, dtype=np.float64)
